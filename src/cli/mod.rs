@@ -1,0 +1,181 @@
+//! The `ideadesk` command line: argument parsing (clap) and the commands' front ends.
+//!
+//! This is the only library module that uses `anyhow`: every command turns the typed
+//! errors of the modules below into a message for a person and an exit code.
+
+mod devices;
+mod doctor;
+mod models;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::models::{Preset, ResolverOptions, Role};
+
+/// ideadesk — speak a product idea, hold up a sketch, get the needs and the next question.
+///
+/// Fully local: Whisper hears, a vision model looks, a local LLM captures needs with their
+/// evidence and asks back, aloud. Models come from the Hugging Face hub on first use
+/// (pinned revisions, verified by sha256), or from a folder given with --models.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ideadesk",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// A local model folder laid out as DIR/<role>/<file> (e.g. models/test); nothing is
+    /// downloaded when it is given.
+    #[arg(long, global = true, env = "IDEADESK_MODELS", value_name = "DIR")]
+    pub models: Option<PathBuf>,
+
+    /// Where sessions, the model lock and caches are kept [default: the XDG data dir,
+    /// e.g. ~/.local/share/ideadesk].
+    #[arg(long, global = true, env = "IDEADESK_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+
+    /// Model sizes: fast | balanced | quality.
+    #[arg(long, global = true, default_value = "balanced", value_parser = parse_preset, value_name = "PRESET")]
+    pub preset: Preset,
+
+    /// Run every model on the CPU even when a GPU backend is compiled in and usable.
+    #[arg(long, global = true)]
+    pub cpu: bool,
+
+    /// More log output (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Less output: no progress bars, errors only.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List, fetch, verify and convert model weights.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+    /// List microphones, speakers and cameras, with the defaults marked.
+    Devices(devices::DevicesArgs),
+    /// Check this machine: CPU, GPU, models, espeak-ng, audio and camera — with fixes.
+    Doctor(doctor::DoctorArgs),
+}
+
+fn parse_preset(text: &str) -> Result<Preset, String> {
+    text.parse()
+        .map_err(|err: crate::models::ModelError| err.to_string())
+}
+
+/// Parses a role name, listing the valid ones on error.
+pub(crate) fn parse_role(text: &str) -> Result<Role, String> {
+    text.parse()
+        .map_err(|err: crate::models::ModelError| err.to_string())
+}
+
+impl Cli {
+    /// The data directory: `--data`, else the platform's data dir.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data.clone().unwrap_or_else(|| {
+            dirs::data_dir()
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join("ideadesk")
+        })
+    }
+
+    /// Resolver options from the global flags and the environment.
+    pub fn resolver_options(&self) -> ResolverOptions {
+        ResolverOptions {
+            models_dir: self.models.clone(),
+            preset: self.preset,
+            offline: ResolverOptions::offline_from_env(),
+            data_dir: Some(self.data_dir()),
+            show_progress: self.show_progress(),
+        }
+    }
+
+    /// True when progress bars may be drawn (indicatif also hides them off a terminal).
+    pub fn show_progress(&self) -> bool {
+        self.quiet == 0
+    }
+}
+
+/// Parses the command line, runs the command and returns the process exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let result = match &cli.command {
+        Command::Models(command) => models::run(&cli, command),
+        Command::Devices(args) => devices::run(args),
+        Command::Doctor(args) => doctor::run(&cli, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let level = match (cli.quiet, cli.verbose) {
+        (q, _) if q > 0 => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        (_, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IDEADESK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("ideadesk={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Formats a byte count for people: `75.5 MB`.
+pub(crate) fn human_bytes(n_bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = n_bytes as f64;
+    let mut unit_idx = 0;
+    while value >= 1000.0 && unit_idx + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit_idx += 1;
+    }
+    if unit_idx == 0 {
+        format!("{n_bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit_idx])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn human_bytes_cases() {
+        let check = |n_bytes, expected: &str| assert_eq!(human_bytes(n_bytes), expected);
+        check(0, "0 B");
+        check(999, "999 B");
+        check(1000, "1.0 kB");
+        check(77_704_715, "77.7 MB");
+        check(2_497_280_256, "2.5 GB");
+    }
+}

@@ -1,0 +1,169 @@
+//! Where models run: the CPU's vector features and thread count, and which GPU backends
+//! this build has and whether one is usable here.
+
+use serde::Serialize;
+
+/// The CPU as the models see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CpuReport {
+    /// Hardware threads available to this process.
+    pub n_threads: usize,
+    /// Vector features detected at run time (`avx2`, `fma`, `f16c`, `avx512f`, `neon` …).
+    pub features: Vec<&'static str>,
+    /// Vector features this binary was compiled to assume (target-cpu).
+    pub compiled_for: Vec<&'static str>,
+}
+
+/// GPU backends compiled into this build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuBackend {
+    /// NVIDIA CUDA (`--features cuda`).
+    Cuda,
+    /// Apple Metal (`--features metal`).
+    Metal,
+}
+
+impl GpuBackend {
+    /// Backends this binary was built with.
+    pub fn compiled() -> Vec<GpuBackend> {
+        let mut backends = Vec::new();
+        if cfg!(feature = "cuda") {
+            backends.push(GpuBackend::Cuda);
+        }
+        if cfg!(feature = "metal") {
+            backends.push(GpuBackend::Metal);
+        }
+        backends
+    }
+
+    /// True when the backend finds a device on this machine.
+    pub fn is_usable(self) -> bool {
+        match self {
+            GpuBackend::Cuda => candle_core::Device::new_cuda(0).is_ok(),
+            GpuBackend::Metal => candle_core::Device::new_metal(0).is_ok(),
+        }
+    }
+
+    /// The backend's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GpuBackend::Cuda => "cuda",
+            GpuBackend::Metal => "metal",
+        }
+    }
+}
+
+/// Reads the CPU's features and thread count.
+pub fn cpu_report() -> CpuReport {
+    let n_threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    CpuReport {
+        n_threads,
+        features: detected_features(),
+        compiled_for: compiled_features(),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detected_features() -> Vec<&'static str> {
+    let mut features = Vec::new();
+    macro_rules! probe {
+        ($($name:tt),*) => {
+            $(if std::arch::is_x86_feature_detected!($name) { features.push($name); })*
+        };
+    }
+    probe!(
+        "sse4.2",
+        "avx",
+        "avx2",
+        "fma",
+        "f16c",
+        "avx512f",
+        "avx512bw",
+        "avx512vnni"
+    );
+    features
+}
+
+#[cfg(target_arch = "aarch64")]
+fn detected_features() -> Vec<&'static str> {
+    let mut features = Vec::new();
+    if std::arch::is_aarch64_feature_detected!("neon") {
+        features.push("neon");
+    }
+    if std::arch::is_aarch64_feature_detected!("dotprod") {
+        features.push("dotprod");
+    }
+    features
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn detected_features() -> Vec<&'static str> {
+    Vec::new()
+}
+
+fn compiled_features() -> Vec<&'static str> {
+    let mut features = Vec::new();
+    if cfg!(target_feature = "avx2") {
+        features.push("avx2");
+    }
+    if cfg!(target_feature = "fma") {
+        features.push("fma");
+    }
+    if cfg!(target_feature = "f16c") {
+        features.push("f16c");
+    }
+    if cfg!(target_feature = "avx512f") {
+        features.push("avx512f");
+    }
+    if cfg!(target_feature = "neon") {
+        features.push("neon");
+    }
+    features
+}
+
+/// Compiled-for features the CPU lacks: a binary built for them would crash with SIGILL.
+pub fn missing_compiled_features(report: &CpuReport) -> Vec<&'static str> {
+    report
+        .compiled_for
+        .iter()
+        .copied()
+        .filter(|feature| !report.features.contains(feature))
+        .collect()
+}
+
+/// The candle device to run models on: the first usable compiled GPU backend unless
+/// `force_cpu`, else the CPU.
+pub fn select_device(force_cpu: bool) -> candle_core::Device {
+    if !force_cpu {
+        for backend in GpuBackend::compiled() {
+            let device = match backend {
+                GpuBackend::Cuda => candle_core::Device::new_cuda(0),
+                GpuBackend::Metal => candle_core::Device::new_metal(0),
+            };
+            if let Ok(device) = device {
+                return device;
+            }
+        }
+    }
+    candle_core::Device::Cpu
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_binary_runs_on_this_cpu() {
+        let report = cpu_report();
+        assert!(report.n_threads >= 1);
+        assert!(missing_compiled_features(&report).is_empty(), "{report:?}");
+    }
+
+    #[test]
+    fn forced_cpu_is_cpu() {
+        assert!(select_device(true).is_cpu());
+    }
+}

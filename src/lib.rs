@@ -1,0 +1,12 @@
+//! ideadesk: a fully local voice-and-vision assistant for people who turn ideas into products.
+//!
+//! The crate is laid out as the pipeline it runs. This foundation holds the parts every
+//! later stage stands on: the model manifest and resolver (`models`), device discovery
+//! (`audio`, `vision`) and the compute backend report (`compute`). The binary's
+//! command-line front end lives in `cli`.
+
+pub mod audio;
+pub mod cli;
+pub mod compute;
+pub mod models;
+pub mod vision;

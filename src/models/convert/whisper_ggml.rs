@@ -1,0 +1,645 @@
+//! CTranslate2 Whisper export → whisper.cpp's ggml model file.
+//!
+//! The ggml file is: magic, eleven int32 hyper-parameters, the mel filterbank (int32
+//! n_mels, int32 n_fft_bins, f32 row-major), the ordinary BPE tokens as raw bytes (count,
+//! then length + bytes per token; whisper.cpp adds the special tokens itself), then every
+//! tensor as (int32 rank, int32 name length, int32 type, int32 dims innermost first, name,
+//! row-major data). CTranslate2 fuses the self-attention Q/K/V and the cross-attention
+//! K/V projections; they are split into openai-whisper's separate tensors here, and the
+//! key projections get no bias (CTranslate2's key biases are all zeros).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::ConvertError;
+use super::ct2::{Ct2DType, Ct2Model, Ct2Variable};
+use super::mel::mel_filters;
+
+/// whisper.cpp's file magic (`ggml` in ASCII, little-endian).
+const GGML_FILE_MAGIC: u32 = 0x6767_6d6c;
+/// Whisper's audio sample rate.
+const WHISPER_SAMPLE_RATE_HZ: u32 = 16_000;
+/// Whisper's FFT size (25 ms at 16 kHz).
+const WHISPER_N_FFT: usize = 400;
+/// ggml type id of f32 tensors.
+const GGML_TYPE_F32: i32 = 0;
+/// ggml type id of f16 tensors.
+const GGML_TYPE_F16: i32 = 1;
+/// The file-level type: mostly f16.
+const GGML_FTYPE_MOSTLY_F16: i32 = 1;
+/// The token that ends the ordinary BPE vocabulary.
+const END_OF_TEXT_TOKEN: &str = "<|endoftext|>";
+
+/// What a conversion produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhisperGgmlSummary {
+    /// The file written.
+    pub path: PathBuf,
+    /// Rows of the token embedding.
+    pub n_vocab: usize,
+    /// Ordinary BPE tokens written to the vocabulary section.
+    pub n_ordinary_tokens: usize,
+    /// Encoder layers.
+    pub n_audio_layer: usize,
+    /// Decoder layers.
+    pub n_text_layer: usize,
+    /// Tensors written.
+    pub n_tensors: usize,
+    /// Bytes written.
+    pub n_bytes: u64,
+}
+
+/// The model's dimensions, read from the CTranslate2 tensors.
+#[derive(Debug, Clone, Copy)]
+struct Hparams {
+    n_vocab: usize,
+    n_audio_ctx: usize,
+    n_audio_state: usize,
+    n_audio_head: usize,
+    n_audio_layer: usize,
+    n_text_ctx: usize,
+    n_text_state: usize,
+    n_text_head: usize,
+    n_text_layer: usize,
+    n_mels: usize,
+}
+
+/// How one output tensor is made from the CTranslate2 variables.
+struct TensorPlan {
+    name: String,
+    source: String,
+    /// Rows `[start, start + n)` of the source's outermost dimension, for fused tensors.
+    rows: Option<(usize, usize)>,
+    /// Store as f32 (else f16).
+    as_f32: bool,
+    /// Write a 1-D bias as an `[n, 1]` column (whisper.cpp's conv biases).
+    as_column: bool,
+}
+
+impl TensorPlan {
+    fn new(name: impl Into<String>, source: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            source: source.into(),
+            rows: None,
+            as_f32: false,
+            as_column: false,
+        }
+    }
+
+    fn rows(mut self, start: usize, n: usize) -> Self {
+        self.rows = Some((start, n));
+        self
+    }
+
+    fn f32(mut self) -> Self {
+        self.as_f32 = true;
+        self
+    }
+
+    fn column(mut self) -> Self {
+        self.as_column = true;
+        self
+    }
+}
+
+/// Converts the CTranslate2 Whisper model in `ct2_dir` (model.bin + vocabulary.txt) to a
+/// ggml f16 file at `out`. The file appears under its name only once complete.
+pub fn convert_ct2_whisper(
+    ct2_dir: &Path,
+    out: &Path,
+    show_progress: bool,
+) -> Result<WhisperGgmlSummary, ConvertError> {
+    let model = Ct2Model::read(&ct2_dir.join("model.bin"))?;
+    if model.spec_name != "WhisperSpec" {
+        return Err(ConvertError::Unsupported(format!(
+            "spec `{}` is not a Whisper model (WhisperSpec)",
+            model.spec_name
+        )));
+    }
+    let vocab_path = ct2_dir.join("vocabulary.txt");
+    let tokens = read_ordinary_tokens(&vocab_path)?;
+    let hparams = read_hparams(&model)?;
+    let plans = plan_tensors(&hparams);
+
+    let partial = partial_path(out);
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ConvertError::Io { path, source }
+    };
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    let file = File::create(&partial).map_err(io_err(&partial))?;
+    let mut writer = BufWriter::with_capacity(1 << 20, file);
+    let result = write_file(
+        &mut writer,
+        &model,
+        &hparams,
+        &tokens,
+        &plans,
+        show_progress,
+    )
+    .and_then(|n_bytes| {
+        writer.flush().map_err(io_err(&partial))?;
+        writer.get_ref().sync_all().map_err(io_err(&partial))?;
+        Ok(n_bytes)
+    });
+    let n_bytes = match result {
+        Ok(n_bytes) => n_bytes,
+        Err(err) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(err);
+        }
+    };
+    std::fs::rename(&partial, out).map_err(io_err(out))?;
+    Ok(WhisperGgmlSummary {
+        path: out.to_path_buf(),
+        n_vocab: hparams.n_vocab,
+        n_ordinary_tokens: tokens.len(),
+        n_audio_layer: hparams.n_audio_layer,
+        n_text_layer: hparams.n_text_layer,
+        n_tensors: plans.len(),
+        n_bytes,
+    })
+}
+
+fn partial_path(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+fn write_file(
+    writer: &mut impl Write,
+    model: &Ct2Model,
+    hparams: &Hparams,
+    tokens: &[Vec<u8>],
+    plans: &[TensorPlan],
+    show_progress: bool,
+) -> Result<u64, ConvertError> {
+    let mut out = CountingWriter {
+        inner: writer,
+        n_bytes: 0,
+    };
+    let header = [
+        hparams.n_vocab,
+        hparams.n_audio_ctx,
+        hparams.n_audio_state,
+        hparams.n_audio_head,
+        hparams.n_audio_layer,
+        hparams.n_text_ctx,
+        hparams.n_text_state,
+        hparams.n_text_head,
+        hparams.n_text_layer,
+        hparams.n_mels,
+    ];
+    out.u32(GGML_FILE_MAGIC)?;
+    for value in header {
+        out.i32(value as i32)?;
+    }
+    out.i32(GGML_FTYPE_MOSTLY_F16)?;
+
+    let n_fft_bins = WHISPER_N_FFT / 2 + 1;
+    out.i32(hparams.n_mels as i32)?;
+    out.i32(n_fft_bins as i32)?;
+    for weight in mel_filters(WHISPER_SAMPLE_RATE_HZ, WHISPER_N_FFT, hparams.n_mels) {
+        out.bytes(&weight.to_le_bytes())?;
+    }
+
+    out.i32(tokens.len() as i32)?;
+    for token in tokens {
+        out.i32(token.len() as i32)?;
+        out.bytes(token)?;
+    }
+
+    let bar = if show_progress {
+        let bar = ProgressBar::new(plans.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{msg:32!} [{bar:30}] {pos}/{len} tensors")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_message("converting Whisper to ggml");
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    for plan in plans {
+        let variable = model
+            .get(&plan.source)
+            .ok_or_else(|| ConvertError::MissingTensor(plan.source.clone()))?;
+        write_tensor(&mut out, plan, variable)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(out.n_bytes)
+}
+
+fn write_tensor(
+    out: &mut CountingWriter<'_, impl Write>,
+    plan: &TensorPlan,
+    variable: &Ct2Variable,
+) -> Result<(), ConvertError> {
+    let bad_shape = |expected: &str| ConvertError::BadShape {
+        name: plan.source.clone(),
+        shape: variable.shape.clone(),
+        expected: expected.to_string(),
+    };
+    if variable.shape.is_empty() {
+        return Err(bad_shape("a tensor, not a scalar"));
+    }
+    let mut shape = variable.shape.clone();
+    let values = variable.to_f32().ok_or_else(|| {
+        ConvertError::Unsupported(format!(
+            "tensor `{}` is {:?}; only float16/float32/bfloat16 exports are supported \
+             (re-export the model with --quantization float16)",
+            plan.source, variable.dtype
+        ))
+    })?;
+    let row_len: usize = shape[1..].iter().product();
+    let values = match plan.rows {
+        Some((start, n)) => {
+            if start + n > shape[0] {
+                return Err(bad_shape(&format!("at least {} rows", start + n)));
+            }
+            shape[0] = n;
+            &values[start * row_len..(start + n) * row_len]
+        }
+        None => &values[..],
+    };
+    if plan.as_column {
+        shape.push(1);
+    }
+    let ttype = if plan.as_f32 {
+        GGML_TYPE_F32
+    } else {
+        GGML_TYPE_F16
+    };
+    out.i32(shape.len() as i32)?;
+    out.i32(plan.name.len() as i32)?;
+    out.i32(ttype)?;
+    for &dim in shape.iter().rev() {
+        out.i32(dim as i32)?;
+    }
+    out.bytes(plan.name.as_bytes())?;
+    let mut buffer = Vec::with_capacity(values.len() * 4);
+    if plan.as_f32 {
+        for value in values {
+            buffer.extend_from_slice(&value.to_le_bytes());
+        }
+    } else if variable.dtype == Ct2DType::F16 && plan.rows.is_none() {
+        // Already f16: copy the bytes rather than round-tripping through f32.
+        buffer.extend_from_slice(&variable.data);
+    } else {
+        for value in values {
+            buffer.extend_from_slice(&half::f16::from_f32(*value).to_le_bytes());
+        }
+    }
+    out.bytes(&buffer)
+}
+
+fn read_hparams(model: &Ct2Model) -> Result<Hparams, ConvertError> {
+    let tensor = |name: &str| {
+        model
+            .get(name)
+            .ok_or_else(|| ConvertError::MissingTensor(name.to_string()))
+    };
+    let matrix = |name: &str| -> Result<(usize, usize), ConvertError> {
+        let variable = tensor(name)?;
+        match variable.shape[..] {
+            [rows, cols] => Ok((rows, cols)),
+            _ => Err(ConvertError::BadShape {
+                name: name.to_string(),
+                shape: variable.shape.clone(),
+                expected: "2 dimensions".into(),
+            }),
+        }
+    };
+    let heads = |name: &str| -> Result<usize, ConvertError> {
+        tensor(name)?
+            .scalar_int()
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| ConvertError::Unsupported(format!("`{name}` is not an integer scalar")))
+    };
+    let count_layers = |prefix: &str| {
+        (0..)
+            .take_while(|layer_idx| {
+                let layer = format!("{prefix}/layer_{layer_idx}/");
+                model.variables.keys().any(|name| name.starts_with(&layer))
+            })
+            .count()
+    };
+    let (n_vocab, n_text_state) = matrix("decoder/embeddings/weight")?;
+    let (n_audio_ctx, n_audio_state) = matrix("encoder/position_encodings/encodings")?;
+    let (n_text_ctx, _) = matrix("decoder/position_encodings/encodings")?;
+    let conv1 = tensor("encoder/conv1/weight")?;
+    let n_mels = match conv1.shape[..] {
+        [_, n_mels, _] => n_mels,
+        _ => {
+            return Err(ConvertError::BadShape {
+                name: "encoder/conv1/weight".into(),
+                shape: conv1.shape.clone(),
+                expected: "[n_audio_state, n_mels, 3]".into(),
+            });
+        }
+    };
+    let hparams = Hparams {
+        n_vocab,
+        n_audio_ctx,
+        n_audio_state,
+        n_audio_head: heads("encoder/num_heads")?,
+        n_audio_layer: count_layers("encoder"),
+        n_text_ctx,
+        n_text_state,
+        n_text_head: heads("decoder/num_heads")?,
+        n_text_layer: count_layers("decoder"),
+        n_mels,
+    };
+    if hparams.n_audio_layer == 0 || hparams.n_text_layer == 0 {
+        return Err(ConvertError::Unsupported(
+            "the model has no encoder or decoder layers".into(),
+        ));
+    }
+    Ok(hparams)
+}
+
+/// The 167 tensors of tiny (more for bigger models), openai-whisper names.
+fn plan_tensors(hparams: &Hparams) -> Vec<TensorPlan> {
+    let mut plans = vec![
+        TensorPlan::new(
+            "encoder.positional_embedding",
+            "encoder/position_encodings/encodings",
+        )
+        .f32(),
+        TensorPlan::new("encoder.conv1.weight", "encoder/conv1/weight"),
+        TensorPlan::new("encoder.conv1.bias", "encoder/conv1/bias")
+            .f32()
+            .column(),
+        TensorPlan::new("encoder.conv2.weight", "encoder/conv2/weight"),
+        TensorPlan::new("encoder.conv2.bias", "encoder/conv2/bias")
+            .f32()
+            .column(),
+    ];
+    let layer_norm = |plans: &mut Vec<TensorPlan>, ours: &str, theirs: &str| {
+        plans.push(TensorPlan::new(format!("{ours}.weight"), format!("{theirs}/gamma")).f32());
+        plans.push(TensorPlan::new(format!("{ours}.bias"), format!("{theirs}/beta")).f32());
+    };
+    let linear = |plans: &mut Vec<TensorPlan>, ours: &str, theirs: &str| {
+        plans.push(TensorPlan::new(
+            format!("{ours}.weight"),
+            format!("{theirs}/weight"),
+        ));
+        plans.push(TensorPlan::new(format!("{ours}.bias"), format!("{theirs}/bias")).f32());
+    };
+    // A slice of a fused projection: rows `[part * d, (part + 1) * d)`.
+    let fused = |plans: &mut Vec<TensorPlan>,
+                 ours: &str,
+                 theirs: &str,
+                 part: usize,
+                 d: usize,
+                 bias: bool| {
+        plans.push(
+            TensorPlan::new(format!("{ours}.weight"), format!("{theirs}/weight")).rows(part * d, d),
+        );
+        if bias {
+            plans.push(
+                TensorPlan::new(format!("{ours}.bias"), format!("{theirs}/bias"))
+                    .rows(part * d, d)
+                    .f32(),
+            );
+        }
+    };
+    let block_common = |plans: &mut Vec<TensorPlan>, ours: &str, theirs: &str, d: usize| {
+        layer_norm(
+            plans,
+            &format!("{ours}.attn_ln"),
+            &format!("{theirs}/self_attention/layer_norm"),
+        );
+        let qkv = format!("{theirs}/self_attention/linear_0");
+        fused(plans, &format!("{ours}.attn.query"), &qkv, 0, d, true);
+        fused(plans, &format!("{ours}.attn.key"), &qkv, 1, d, false);
+        fused(plans, &format!("{ours}.attn.value"), &qkv, 2, d, true);
+        linear(
+            plans,
+            &format!("{ours}.attn.out"),
+            &format!("{theirs}/self_attention/linear_1"),
+        );
+    };
+    let block_mlp = |plans: &mut Vec<TensorPlan>, ours: &str, theirs: &str| {
+        layer_norm(
+            plans,
+            &format!("{ours}.mlp_ln"),
+            &format!("{theirs}/ffn/layer_norm"),
+        );
+        linear(
+            plans,
+            &format!("{ours}.mlp.0"),
+            &format!("{theirs}/ffn/linear_0"),
+        );
+        linear(
+            plans,
+            &format!("{ours}.mlp.2"),
+            &format!("{theirs}/ffn/linear_1"),
+        );
+    };
+    for layer_idx in 0..hparams.n_audio_layer {
+        let ours = format!("encoder.blocks.{layer_idx}");
+        let theirs = format!("encoder/layer_{layer_idx}");
+        block_common(&mut plans, &ours, &theirs, hparams.n_audio_state);
+        block_mlp(&mut plans, &ours, &theirs);
+    }
+    layer_norm(&mut plans, "encoder.ln_post", "encoder/layer_norm");
+
+    plans.push(
+        TensorPlan::new(
+            "decoder.positional_embedding",
+            "decoder/position_encodings/encodings",
+        )
+        .f32(),
+    );
+    plans.push(TensorPlan::new(
+        "decoder.token_embedding.weight",
+        "decoder/embeddings/weight",
+    ));
+    for layer_idx in 0..hparams.n_text_layer {
+        let ours = format!("decoder.blocks.{layer_idx}");
+        let theirs = format!("decoder/layer_{layer_idx}");
+        let d = hparams.n_text_state;
+        block_common(&mut plans, &ours, &theirs, d);
+        layer_norm(
+            &mut plans,
+            &format!("{ours}.cross_attn_ln"),
+            &format!("{theirs}/attention/layer_norm"),
+        );
+        linear(
+            &mut plans,
+            &format!("{ours}.cross_attn.query"),
+            &format!("{theirs}/attention/linear_0"),
+        );
+        let kv = format!("{theirs}/attention/linear_1");
+        fused(
+            &mut plans,
+            &format!("{ours}.cross_attn.key"),
+            &kv,
+            0,
+            d,
+            false,
+        );
+        fused(
+            &mut plans,
+            &format!("{ours}.cross_attn.value"),
+            &kv,
+            1,
+            d,
+            true,
+        );
+        linear(
+            &mut plans,
+            &format!("{ours}.cross_attn.out"),
+            &format!("{theirs}/attention/linear_2"),
+        );
+        block_mlp(&mut plans, &ours, &theirs);
+    }
+    layer_norm(&mut plans, "decoder.ln", "decoder/layer_norm");
+    plans
+}
+
+/// The ordinary BPE tokens of `vocabulary.txt` (one GPT-2 byte-level string per line),
+/// decoded to raw bytes, up to the first special token.
+fn read_ordinary_tokens(path: &Path) -> Result<Vec<Vec<u8>>, ConvertError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConvertError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bad = |reason: String| ConvertError::BadVocabulary {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let lines: Vec<&str> = text.split('\n').collect();
+    let n_ordinary = lines
+        .iter()
+        .position(|line| *line == END_OF_TEXT_TOKEN)
+        .ok_or_else(|| bad(format!("no {END_OF_TEXT_TOKEN} line")))?;
+    let char_to_byte = gpt2_char_to_byte();
+    lines[..n_ordinary]
+        .iter()
+        .enumerate()
+        .map(|(token_idx, line)| {
+            line.chars()
+                .map(|c| {
+                    char_to_byte(c).ok_or_else(|| {
+                        bad(format!(
+                            "token {token_idx} has {c:?}, outside GPT-2's byte alphabet"
+                        ))
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// GPT-2's reversible byte ↔ printable-character map, as char → byte.
+fn gpt2_char_to_byte() -> impl Fn(char) -> Option<u8> {
+    let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
+    let mut table = std::collections::HashMap::with_capacity(256);
+    let mut n_shifted = 0u32;
+    for byte in 0..=255u8 {
+        let c = if printable(byte) {
+            char::from(byte)
+        } else {
+            n_shifted += 1;
+            char::from_u32(255 + n_shifted).unwrap_or('\0')
+        };
+        table.insert(c, byte);
+    }
+    move |c| table.get(&c).copied()
+}
+
+struct CountingWriter<'a, W: Write> {
+    inner: &'a mut W,
+    n_bytes: u64,
+}
+
+impl<W: Write> CountingWriter<'_, W> {
+    fn bytes(&mut self, bytes: &[u8]) -> Result<(), ConvertError> {
+        self.inner
+            .write_all(bytes)
+            .map_err(|source| ConvertError::Io {
+                path: PathBuf::from("(output)"),
+                source,
+            })?;
+        self.n_bytes += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn i32(&mut self, value: i32) -> Result<(), ConvertError> {
+        self.bytes(&value.to_le_bytes())
+    }
+
+    fn u32(&mut self, value: u32) -> Result<(), ConvertError> {
+        self.bytes(&value.to_le_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpt2_byte_map_is_a_bijection_with_the_usual_space() {
+        let char_to_byte = gpt2_char_to_byte();
+        assert_eq!(char_to_byte('Ġ'), Some(b' '));
+        assert_eq!(char_to_byte('Ċ'), Some(b'\n'));
+        assert_eq!(char_to_byte('a'), Some(b'a'));
+        let mut seen = [false; 256];
+        for code in 0..=0x200u32 {
+            if let Some(byte) = char::from_u32(code).and_then(&char_to_byte) {
+                assert!(!seen[byte as usize], "byte {byte} mapped twice");
+                seen[byte as usize] = true;
+            }
+        }
+        assert!(seen.iter().all(|&s| s));
+    }
+
+    #[test]
+    fn tiny_plan_has_whisper_cpp_tensor_count() {
+        let hparams = Hparams {
+            n_vocab: 51864,
+            n_audio_ctx: 1500,
+            n_audio_state: 384,
+            n_audio_head: 6,
+            n_audio_layer: 4,
+            n_text_ctx: 448,
+            n_text_state: 384,
+            n_text_head: 6,
+            n_text_layer: 4,
+            n_mels: 80,
+        };
+        let plans = plan_tensors(&hparams);
+        assert_eq!(plans.len(), 167);
+        let names: std::collections::HashSet<_> = plans.iter().map(|plan| &plan.name).collect();
+        assert_eq!(names.len(), plans.len(), "names are unique");
+        assert!(names.contains(&"decoder.blocks.3.cross_attn.value.bias".to_string()));
+        assert!(!names.contains(&"encoder.blocks.0.attn.key.bias".to_string()));
+    }
+
+    #[test]
+    fn vocabulary_stops_at_end_of_text_and_rejects_foreign_characters() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vocabulary.txt");
+        std::fs::write(&path, "a\nĠb\n<|endoftext|>\n<|startoftranscript|>").unwrap();
+        assert_eq!(
+            read_ordinary_tokens(&path).unwrap(),
+            vec![b"a".to_vec(), b" b".to_vec()]
+        );
+        std::fs::write(&path, "a\nb").unwrap();
+        assert!(read_ordinary_tokens(&path).is_err());
+        std::fs::write(&path, "日\n<|endoftext|>").unwrap();
+        let err = read_ordinary_tokens(&path).unwrap_err().to_string();
+        assert!(err.contains("outside GPT-2's byte alphabet"), "{err}");
+    }
+}
