@@ -4,7 +4,7 @@
 # tests, and pip for fetching the test models. Uses sudo when not root.
 set -euo pipefail
 
-packages=(libasound2-dev libclang-dev cmake pkg-config g++ espeak-ng sox python3)
+packages=(libasound2-dev libclang-dev cmake pkg-config g++ espeak-ng sox libsox-fmt-mp3 python3)
 python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
 
 missing=()

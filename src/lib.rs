@@ -9,4 +9,7 @@ pub mod audio;
 pub mod cli;
 pub mod compute;
 pub mod models;
+pub mod session;
+pub mod stt;
+pub mod vad;
 pub mod vision;

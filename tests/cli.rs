@@ -235,6 +235,11 @@ fn corrupt_and_truncated_files_are_caught() {
         let models = tempfile::tempdir().unwrap();
         let data = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(models.path().join("vad")).unwrap();
+        std::fs::copy(
+            common::test_model("vad", "silero_vad.onnx"),
+            models.path().join("vad/silero_vad.onnx"),
+        )
+        .unwrap();
         std::fs::write(models.path().join("vad/silero_vad_16k.safetensors"), bytes).unwrap();
         let models_arg = models.path().to_str().unwrap();
         let mut command = ideadesk(data.path());

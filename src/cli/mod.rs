@@ -6,6 +6,7 @@
 mod devices;
 mod doctor;
 mod models;
+mod transcribe;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +69,8 @@ pub enum Command {
     Devices(devices::DevicesArgs),
     /// Check this machine: CPU, GPU, models, espeak-ng, audio and camera — with fixes.
     Doctor(doctor::DoctorArgs),
+    /// Transcribe an audio file (or the microphone): one timed line per utterance.
+    Transcribe(transcribe::TranscribeArgs),
 }
 
 fn parse_preset(text: &str) -> Result<Preset, String> {
@@ -116,6 +119,7 @@ pub fn run() -> ExitCode {
         Command::Models(command) => models::run(&cli, command),
         Command::Devices(args) => devices::run(args),
         Command::Doctor(args) => doctor::run(&cli, args),
+        Command::Transcribe(args) => transcribe::run(&cli, args),
     };
     match result {
         Ok(code) => code,

@@ -11,6 +11,7 @@
 pub mod convert;
 pub mod download;
 pub mod manifest;
+pub mod onnx;
 pub mod resolve;
 pub mod verify;
 

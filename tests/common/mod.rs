@@ -141,3 +141,115 @@ fn wer_cases() {
     check("", "", 0.0);
     check("", "words", 1.0);
 }
+
+/// Sentences about a product idea that the hearing tests speak with espeak-ng.
+pub const IDEA_SENTENCES: [&str; 3] = [
+    "Every morning I spend an hour answering the same questions from customers.",
+    "The problem is that teachers have no time to plan their lessons.",
+    "Today they copy old plans from the internet.",
+];
+/// Silence between synthesised sentences, in seconds.
+pub const PAUSE_S: f64 = 2.0;
+
+/// Speaks `sentences` with espeak-ng in `voice`, each followed and preceded by
+/// [`PAUSE_S`] of silence, into `path` (22.05 kHz mono i16). Returns each sentence's
+/// (start, end) in seconds.
+pub fn synthesize_speech(path: &Path, voice: &str, sentences: &[&str]) -> Vec<(f64, f64)> {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut samples: Vec<i16> = Vec::new();
+    let mut spans = Vec::new();
+    let mut sample_rate_hz = 22_050;
+    for (sentence_idx, sentence) in sentences.iter().enumerate() {
+        let part = dir.path().join(format!("{sentence_idx}.wav"));
+        let status = Command::new("espeak-ng")
+            .args(["-v", voice, "-s", "140", "-w"])
+            .arg(&part)
+            .arg(sentence)
+            .status()
+            .expect("espeak-ng runs (run `make deps` to install it)");
+        assert!(status.success(), "espeak-ng failed for {sentence:?}");
+        let mut reader = hound::WavReader::open(&part).expect("espeak-ng writes a WAV");
+        sample_rate_hz = reader.spec().sample_rate;
+        let pause = vec![0i16; (PAUSE_S * f64::from(sample_rate_hz)) as usize];
+        if sentence_idx == 0 {
+            samples.extend(&pause);
+        }
+        let start_s = samples.len() as f64 / f64::from(sample_rate_hz);
+        samples.extend(reader.samples::<i16>().map(|s| s.expect("a sample")));
+        let end_s = samples.len() as f64 / f64::from(sample_rate_hz);
+        spans.push((start_s, end_s));
+        samples.extend(&pause);
+    }
+    write_wav_i16(path, &samples, sample_rate_hz, 1);
+    spans
+}
+
+/// Writes interleaved i16 samples as a WAV.
+pub fn write_wav_i16(path: &Path, samples: &[i16], sample_rate_hz: u32, n_channels: u16) {
+    let spec = hound::WavSpec {
+        channels: n_channels,
+        sample_rate: sample_rate_hz,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).expect("a writable WAV");
+    for &sample in samples {
+        writer.write_sample(sample).expect("a sample written");
+    }
+    writer.finalize().expect("the WAV is finished");
+}
+
+/// Converts an audio file with sox (`args` are sox's output options).
+pub fn sox_convert(input: &Path, output: &Path, args: &[&str]) {
+    let status = Command::new("sox")
+        .arg(input)
+        .args(args)
+        .arg(output)
+        .status()
+        .expect("sox runs (run `make deps` to install it)");
+    assert!(status.success(), "sox failed making {}", output.display());
+}
+
+/// One utterance of `transcribe --json`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct JsonUtterance {
+    pub id: u64,
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+}
+
+/// Runs `ideadesk --models models/test transcribe FILE --json EXTRA…` and parses it.
+pub fn transcribe_json(file: &Path, extra: &[&str]) -> Vec<JsonUtterance> {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let mut command = ideadesk(data.path());
+    command
+        .arg("--models")
+        .arg(test_models_dir())
+        .arg("transcribe")
+        .arg(file)
+        .arg("--json")
+        .args(extra);
+    let (output, stdout, stderr) = run(&mut command);
+    assert!(
+        output.status.success(),
+        "transcribe {} failed: {stderr}",
+        file.display()
+    );
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        utterances: Vec<JsonUtterance>,
+    }
+    let doc: Doc =
+        serde_json::from_str(&stdout).unwrap_or_else(|err| panic!("JSON ({err}): {stdout}"));
+    doc.utterances
+}
+
+/// All utterance texts joined.
+pub fn joined_text(utterances: &[JsonUtterance]) -> String {
+    utterances
+        .iter()
+        .map(|u| u.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
