@@ -5,6 +5,7 @@
 
 mod devices;
 mod doctor;
+mod look;
 mod models;
 mod transcribe;
 
@@ -71,6 +72,8 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// Transcribe an audio file (or the microphone): one timed line per utterance.
     Transcribe(transcribe::TranscribeArgs),
+    /// Measure and describe sketches: image files, or the sharpest second of camera.
+    Look(look::LookArgs),
 }
 
 fn parse_preset(text: &str) -> Result<Preset, String> {
@@ -120,6 +123,7 @@ pub fn run() -> ExitCode {
         Command::Devices(args) => devices::run(args),
         Command::Doctor(args) => doctor::run(&cli, args),
         Command::Transcribe(args) => transcribe::run(&cli, args),
+        Command::Look(args) => look::run(&cli, args),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,8 @@
 //! binary under test, and word error rate.
 #![allow(dead_code)]
 
+pub mod scene;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
