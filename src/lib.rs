@@ -8,8 +8,11 @@
 pub mod audio;
 pub mod cli;
 pub mod compute;
+pub mod llm;
 pub mod models;
+pub mod needs;
 pub mod session;
+pub mod store;
 pub mod stt;
 pub mod vad;
 pub mod vision;

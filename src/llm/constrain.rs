@@ -1,0 +1,1 @@
+//! Schema-constrained decoding: masks every token that cannot continue a valid document.

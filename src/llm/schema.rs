@@ -1,0 +1,1 @@
+//! The JSON-schema subset constrained decoding understands.

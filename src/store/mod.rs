@@ -1,0 +1,2 @@
+//! The local store: SQLite with full-text search, and sentence embeddings that link
+//! near-duplicate needs.
