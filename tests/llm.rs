@@ -1,0 +1,483 @@
+//! The language model engine end to end: the GGUF-metadata tokenizer and SmolLM2-135M
+//! (real weights from `make test-models`), and tiny random-initialised `llama`, `qwen2`
+//! and `qwen3` models written to temporary GGUF files and loaded through the real loader.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
+use candle_core::{Device, Tensor};
+use ideadesk::llm::constrain::{ConstraintError, TokenConstraint};
+use ideadesk::llm::{
+    ChatMessage, ChatTemplate, EngineOptions, GenerateRequest, LlmEngine, LlmError, LlmTokenizer,
+    StopReason,
+};
+
+const SMOLLM2_PATH: &str = "models/test/llm/SmolLM2-135M-Instruct.Q4_1.gguf";
+/// SmolLM2's own default system prompt (from its chat template).
+const SMOLLM2_SYSTEM: &str = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
+
+fn smollm2_path() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(SMOLLM2_PATH);
+    assert!(
+        path.is_file(),
+        "{} is missing; run `make test-models`",
+        path.display()
+    );
+    path
+}
+
+fn smollm2_tokenizer() -> LlmTokenizer {
+    let path = smollm2_path();
+    let mut file = std::fs::File::open(&path).expect("open the SmolLM2 GGUF");
+    let content = gguf_file::Content::read(&mut file).expect("read the SmolLM2 GGUF");
+    LlmTokenizer::from_gguf(&content).expect("tokenizer from GGUF metadata")
+}
+
+fn smollm2_engine() -> LlmEngine {
+    LlmEngine::load(
+        &smollm2_path(),
+        None,
+        &Device::Cpu,
+        EngineOptions::default(),
+    )
+    .expect("load SmolLM2")
+}
+
+// ---------------------------------------------------------------- tokenizer
+
+fn check_round_trip(tokenizer: &LlmTokenizer, text: &str) {
+    let ids = tokenizer.encode(text).expect("encode");
+    assert!(!ids.is_empty(), "{text:?} encoded to nothing");
+    assert_eq!(tokenizer.decode(&ids), text, "decode of {text:?}");
+    let token_bytes = tokenizer.token_bytes();
+    let joined: Vec<u8> = ids
+        .iter()
+        .flat_map(|&id| token_bytes[id as usize].iter().copied())
+        .collect();
+    assert_eq!(joined, text.as_bytes(), "token bytes of {text:?}");
+}
+
+#[test]
+fn the_gguf_metadata_tokenizer_round_trips_varied_text() {
+    let tokenizer = smollm2_tokenizer();
+    for text in [
+        "Hello, world!",
+        "Crème brûlée à la façon de São Paulo — naïve Ærø",
+        "Emoji: 🦀🚀👍🏽 and CJK 日本語",
+        "fn main() {\n    println!(\"{}\", 42 * 1_000);\n}\n",
+        "tabs\tand   runs of     spaces\n\n\nand newlines  ",
+        "numbers 3.14159 and 2026-11-26",
+    ] {
+        check_round_trip(&tokenizer, text);
+    }
+}
+
+#[test]
+fn chat_special_tokens_are_single_ids_with_no_bytes() {
+    let tokenizer = smollm2_tokenizer();
+    for special in ["<|im_start|>", "<|im_end|>"] {
+        let ids = tokenizer.encode(special).expect("encode");
+        assert_eq!(ids.len(), 1, "{special} → {ids:?}");
+        assert_eq!(tokenizer.token_to_id(special), Some(ids[0]));
+        assert!(tokenizer.bytes_of(ids[0]).is_empty(), "{special} has bytes");
+    }
+    let im_end = tokenizer.token_to_id("<|im_end|>").expect("<|im_end|>");
+    assert!(tokenizer.end_token_ids().contains(&im_end));
+    let ids = tokenizer
+        .encode("<|im_start|>user\nHi<|im_end|>\n")
+        .expect("encode");
+    assert_eq!(ids.first(), tokenizer.token_to_id("<|im_start|>").as_ref());
+    assert!(ids.contains(&im_end));
+}
+
+// ---------------------------------------------------------------- SmolLM2
+
+fn capital_question() -> Vec<ChatMessage> {
+    vec![
+        ChatMessage::system(SMOLLM2_SYSTEM),
+        ChatMessage::user("What is the capital of France?"),
+    ]
+}
+
+#[test]
+fn smollm2_answers_greedily_streams_and_stops_at_im_end() {
+    let handle = LlmEngine::spawn(
+        &smollm2_path(),
+        None,
+        Device::Cpu,
+        EngineOptions::default(),
+    )
+    .expect("spawn SmolLM2");
+    assert_eq!(handle.info().chat_template, ChatTemplate::ChatMl);
+    let (piece_tx, piece_rx) = mpsc::channel();
+    let generation = handle
+        .generate(
+            GenerateRequest::chat(capital_question())
+                .with_max_new_tokens(64)
+                .with_stream(piece_tx),
+        )
+        .expect("generate");
+    let streamed: String = piece_rx.try_iter().collect();
+    assert!(
+        generation.text.contains("Paris"),
+        "answer: {:?}",
+        generation.text
+    );
+    assert_eq!(streamed, generation.text);
+    assert_eq!(generation.stop_reason, StopReason::EndToken, "{generation:?}");
+    assert_eq!(generation.n_tokens, generation.token_ids.len());
+    assert!(generation.stats.n_prompt_tokens > 10);
+    assert!(generation.stats.prefill_ms > 0.0 && generation.stats.decode_ms > 0.0);
+}
+
+#[test]
+fn a_follow_up_turn_reuses_the_cached_prefix_and_answers_like_a_fresh_engine() {
+    let mut engine = smollm2_engine();
+    let first = engine
+        .generate(GenerateRequest::chat(capital_question()).with_max_new_tokens(32))
+        .expect("first turn");
+    assert_eq!(first.stats.n_reused_prompt_tokens, 0);
+    let mut conversation = capital_question();
+    conversation.push(ChatMessage::assistant(first.text.clone()));
+    conversation.push(ChatMessage::user("And of Italy?"));
+    let follow_up = engine
+        .generate(GenerateRequest::chat(conversation.clone()).with_max_new_tokens(24))
+        .expect("follow-up turn");
+    assert!(
+        follow_up.stats.n_reused_prompt_tokens >= first.stats.n_prompt_tokens,
+        "{:?} after {:?}",
+        follow_up.stats,
+        first.stats
+    );
+    let fresh = smollm2_engine()
+        .generate(GenerateRequest::chat(conversation).with_max_new_tokens(24))
+        .expect("fresh engine");
+    assert_eq!(fresh.stats.n_reused_prompt_tokens, 0);
+    assert_eq!(follow_up.token_ids, fresh.token_ids);
+    assert_eq!(follow_up.text, fresh.text);
+}
+
+// ---------------------------------------------------------------- constraints
+
+/// Allows exactly one token sequence, then reports the document complete.
+struct FixedSequence {
+    token_ids: Vec<u32>,
+    n_done: usize,
+}
+
+impl TokenConstraint for FixedSequence {
+    fn mask_logits(&mut self, logits: &mut [f32]) {
+        let allowed = self.token_ids.get(self.n_done).copied();
+        for (token_idx, logit) in logits.iter_mut().enumerate() {
+            if Some(token_idx as u32) != allowed {
+                *logit = f32::NEG_INFINITY;
+            }
+        }
+    }
+
+    fn advance(&mut self, token_id: u32) -> Result<(), ConstraintError> {
+        if self.token_ids.get(self.n_done) != Some(&token_id) {
+            return Err(ConstraintError::TokenNotAllowed(token_id));
+        }
+        self.n_done += 1;
+        Ok(())
+    }
+
+    fn is_complete(&self) -> bool {
+        self.n_done == self.token_ids.len()
+    }
+}
+
+/// Bans the end tokens and never completes, so random models run to their budget.
+struct NoEnd {
+    end_token_ids: Vec<u32>,
+}
+
+impl TokenConstraint for NoEnd {
+    fn mask_logits(&mut self, logits: &mut [f32]) {
+        for &id in &self.end_token_ids {
+            if let Some(logit) = logits.get_mut(id as usize) {
+                *logit = f32::NEG_INFINITY;
+            }
+        }
+    }
+
+    fn advance(&mut self, _token_id: u32) -> Result<(), ConstraintError> {
+        Ok(())
+    }
+
+    fn is_complete(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn smollm2_honours_a_token_constraint() {
+    let mut engine = smollm2_engine();
+    let wanted = "{\"city\": \"Rome\"}";
+    let token_ids = engine.tokenizer().encode(wanted).expect("encode");
+    let generation = engine
+        .generate(
+            GenerateRequest::chat(capital_question())
+                .with_max_new_tokens(64)
+                .with_constraint(Box::new(FixedSequence {
+                    token_ids: token_ids.clone(),
+                    n_done: 0,
+                })),
+        )
+        .expect("constrained generation");
+    assert_eq!(generation.text, wanted);
+    assert_eq!(generation.token_ids, token_ids);
+    assert_eq!(generation.stop_reason, StopReason::ConstraintComplete);
+}
+
+// ---------------------------------------------------------------- tiny random models
+
+/// The tiny models' shape.
+const TINY_HIDDEN: usize = 64;
+const TINY_INTERMEDIATE: usize = 128;
+const TINY_N_LAYERS: usize = 2;
+const TINY_N_HEADS: usize = 4;
+const TINY_N_KV_HEADS: usize = 2;
+const TINY_HEAD_DIM: usize = 16;
+const TINY_CONTEXT_TOKENS: u32 = 256;
+
+/// The tiny byte-level vocabulary: every byte, two merges and the chat specials.
+fn tiny_vocabulary(extra_specials: &[&str]) -> (Vec<String>, Vec<i32>, Vec<String>) {
+    let mut tokens = Vec::new();
+    let mut n_shifted = 0u32;
+    for byte in 0u8..=255 {
+        let printable = matches!(byte, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
+        let ch = if printable {
+            char::from(byte)
+        } else {
+            n_shifted += 1;
+            char::from_u32(255 + n_shifted).expect("a valid char")
+        };
+        tokens.push(ch.to_string());
+    }
+    tokens.push("Ġt".to_string());
+    tokens.push("he".to_string());
+    let mut token_types = vec![1; tokens.len()];
+    for special in ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+        .iter()
+        .chain(extra_specials)
+    {
+        tokens.push(special.to_string());
+        token_types.push(3);
+    }
+    let merges = vec!["Ġ t".to_string(), "h e".to_string()];
+    (tokens, token_types, merges)
+}
+
+fn random(shape: &[usize]) -> QTensor {
+    let tensor = Tensor::randn(0f32, 0.2, shape, &Device::Cpu).expect("randn");
+    // Wide matrices go through a quantised type so requantisation runs too.
+    let dtype = match shape {
+        [_, columns] if columns % 32 == 0 && shape[0] == TINY_INTERMEDIATE => GgmlDType::Q4_1,
+        [_, columns] if columns % 32 == 0 => GgmlDType::Q8_0,
+        _ => GgmlDType::F32,
+    };
+    QTensor::quantize(&tensor, dtype).expect("quantize")
+}
+
+fn ones(len: usize) -> QTensor {
+    let tensor = Tensor::ones(len, candle_core::DType::F32, &Device::Cpu).expect("ones");
+    QTensor::quantize(&tensor, GgmlDType::F32).expect("f32 tensor")
+}
+
+/// Writes a tiny random model of `architecture` with its tokenizer in the metadata.
+fn write_tiny_gguf(path: &Path, architecture: &str) {
+    use gguf_file::Value;
+    let extra: &[&str] = if architecture == "llama" {
+        &["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+    } else {
+        &[]
+    };
+    let (tokens, token_types, merges) = tiny_vocabulary(extra);
+    let n_vocab = tokens.len();
+    let key = |name: &str| format!("{architecture}.{name}");
+    let eos_id = tokens
+        .iter()
+        .position(|token| token == "<|im_end|>")
+        .expect("im_end") as u32;
+    let pre = if architecture == "llama" { "smollm" } else { "qwen2" };
+    let metadata: Vec<(String, Value)> = vec![
+        ("general.architecture".into(), Value::String(architecture.into())),
+        (key("block_count"), Value::U32(TINY_N_LAYERS as u32)),
+        (key("context_length"), Value::U32(TINY_CONTEXT_TOKENS)),
+        (key("embedding_length"), Value::U32(TINY_HIDDEN as u32)),
+        (key("feed_forward_length"), Value::U32(TINY_INTERMEDIATE as u32)),
+        (key("attention.head_count"), Value::U32(TINY_N_HEADS as u32)),
+        (key("attention.head_count_kv"), Value::U32(TINY_N_KV_HEADS as u32)),
+        (key("attention.key_length"), Value::U32(TINY_HEAD_DIM as u32)),
+        (key("attention.layer_norm_rms_epsilon"), Value::F32(1e-6)),
+        (key("rope.freq_base"), Value::F32(10_000.0)),
+        ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
+        ("tokenizer.ggml.pre".into(), Value::String(pre.into())),
+        (
+            "tokenizer.ggml.tokens".into(),
+            Value::Array(tokens.into_iter().map(Value::String).collect()),
+        ),
+        (
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(token_types.into_iter().map(Value::I32).collect()),
+        ),
+        (
+            "tokenizer.ggml.merges".into(),
+            Value::Array(merges.into_iter().map(Value::String).collect()),
+        ),
+        ("tokenizer.ggml.eos_token_id".into(), Value::U32(eos_id)),
+    ];
+    let q_width = TINY_N_HEADS * TINY_HEAD_DIM;
+    let kv_width = TINY_N_KV_HEADS * TINY_HEAD_DIM;
+    let mut tensors: Vec<(String, QTensor)> = vec![
+        ("token_embd.weight".into(), random(&[n_vocab, TINY_HIDDEN])),
+        ("output_norm.weight".into(), ones(TINY_HIDDEN)),
+    ];
+    if architecture != "llama" {
+        tensors.push(("output.weight".into(), random(&[n_vocab, TINY_HIDDEN])));
+    }
+    for layer_idx in 0..TINY_N_LAYERS {
+        let p = format!("blk.{layer_idx}");
+        tensors.extend([
+            (format!("{p}.attn_norm.weight"), ones(TINY_HIDDEN)),
+            (format!("{p}.ffn_norm.weight"), ones(TINY_HIDDEN)),
+            (format!("{p}.attn_q.weight"), random(&[q_width, TINY_HIDDEN])),
+            (format!("{p}.attn_k.weight"), random(&[kv_width, TINY_HIDDEN])),
+            (format!("{p}.attn_v.weight"), random(&[kv_width, TINY_HIDDEN])),
+            (format!("{p}.attn_output.weight"), random(&[TINY_HIDDEN, q_width])),
+            (format!("{p}.ffn_gate.weight"), random(&[TINY_INTERMEDIATE, TINY_HIDDEN])),
+            (format!("{p}.ffn_up.weight"), random(&[TINY_INTERMEDIATE, TINY_HIDDEN])),
+            (format!("{p}.ffn_down.weight"), random(&[TINY_HIDDEN, TINY_INTERMEDIATE])),
+        ]);
+        if architecture == "qwen2" {
+            tensors.extend([
+                (format!("{p}.attn_q.bias"), random(&[q_width])),
+                (format!("{p}.attn_k.bias"), random(&[kv_width])),
+                (format!("{p}.attn_v.bias"), random(&[kv_width])),
+            ]);
+        }
+        if architecture == "qwen3" {
+            tensors.extend([
+                (format!("{p}.attn_q_norm.weight"), ones(TINY_HEAD_DIM)),
+                (format!("{p}.attn_k_norm.weight"), ones(TINY_HEAD_DIM)),
+            ]);
+        }
+    }
+    let metadata_refs: Vec<(&str, &Value)> = metadata
+        .iter()
+        .map(|(name, value)| (name.as_str(), value))
+        .collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = tensors
+        .iter()
+        .map(|(name, tensor)| (name.as_str(), tensor))
+        .collect();
+    let mut file = std::fs::File::create(path).expect("create the tiny GGUF");
+    gguf_file::write(&mut file, &metadata_refs, &tensor_refs).expect("write the tiny GGUF");
+}
+
+fn check_tiny_model(architecture: &str, expected_template: ChatTemplate) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(format!("tiny-{architecture}.gguf"));
+    write_tiny_gguf(&path, architecture);
+    let mut engine = LlmEngine::load(&path, None, &Device::Cpu, EngineOptions::default())
+        .unwrap_or_else(|err| panic!("load tiny {architecture}: {err}"));
+    assert_eq!(engine.info().config.architecture.as_str(), architecture);
+    assert_eq!(engine.info().chat_template, expected_template);
+    check_round_trip(engine.tokenizer(), "the theme, then ünïcödé 🦀");
+    let max_new_tokens = 12;
+    let end_token_ids = engine.tokenizer().end_token_ids().to_vec();
+    let conversation = vec![ChatMessage::user("the theory")];
+    let request = |messages: Vec<ChatMessage>| {
+        GenerateRequest::chat(messages)
+            .with_max_new_tokens(max_new_tokens)
+            .with_constraint(Box::new(NoEnd {
+                end_token_ids: end_token_ids.clone(),
+            }))
+    };
+    let first = engine
+        .generate(request(conversation.clone()))
+        .unwrap_or_else(|err| panic!("generate with tiny {architecture}: {err}"));
+    assert_eq!(first.n_tokens, max_new_tokens, "{architecture}");
+    assert_eq!(first.stop_reason, StopReason::MaxNewTokens, "{architecture}");
+
+    // The same prompt again reuses all but its last token and gives the same answer.
+    let again = engine.generate(request(conversation)).expect("again");
+    assert_eq!(
+        again.stats.n_reused_prompt_tokens,
+        again.stats.n_prompt_tokens - 1,
+        "{architecture}"
+    );
+    assert_eq!(again.token_ids, first.token_ids, "{architecture}");
+
+    // A constraint that allows one fixed sequence gets exactly that sequence.
+    let wanted = engine.tokenizer().encode("the end").expect("encode");
+    let constrained = engine
+        .generate(
+            GenerateRequest::raw("hello")
+                .with_max_new_tokens(max_new_tokens)
+                .with_constraint(Box::new(FixedSequence {
+                    token_ids: wanted.clone(),
+                    n_done: 0,
+                })),
+        )
+        .expect("constrained");
+    assert_eq!(constrained.token_ids, wanted, "{architecture}");
+    assert_eq!(constrained.text, "the end");
+    assert_eq!(constrained.stop_reason, StopReason::ConstraintComplete);
+}
+
+#[test]
+fn tiny_random_models_of_each_architecture_load_and_generate() {
+    for (architecture, template) in [
+        ("llama", ChatTemplate::Llama3),
+        ("qwen2", ChatTemplate::ChatMl),
+        ("qwen3", ChatTemplate::ChatMlNoThinking),
+    ] {
+        check_tiny_model(architecture, template);
+    }
+}
+
+// ---------------------------------------------------------------- failures
+
+fn check_load_error(path: &Path, is_expected: impl Fn(&LlmError) -> bool) {
+    match LlmEngine::spawn(path, None, Device::Cpu, EngineOptions::default()) {
+        Ok(_) => panic!("{} loaded", path.display()),
+        Err(err) => {
+            assert!(is_expected(&err), "{}: {err:?}", path.display());
+            assert!(
+                err.to_string().contains("ideadesk") || err.to_string().contains("choose"),
+                "the message says what to do: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn missing_corrupt_and_foreign_ggufs_give_clear_errors() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    check_load_error(&dir.path().join("absent.gguf"), |err| {
+        matches!(err, LlmError::ModelMissing { .. })
+    });
+
+    let corrupt = dir.path().join("corrupt.gguf");
+    std::fs::write(&corrupt, b"this is not a GGUF file at all").expect("write");
+    check_load_error(&corrupt, |err| matches!(err, LlmError::ModelLoad { .. }));
+
+    let truncated = dir.path().join("truncated.gguf");
+    write_tiny_gguf(&truncated, "qwen2");
+    let bytes = std::fs::read(&truncated).expect("read");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("truncate");
+    check_load_error(&truncated, |err| matches!(err, LlmError::ModelLoad { .. }));
+
+    let foreign = dir.path().join("foreign.gguf");
+    let architecture = gguf_file::Value::String("mamba".into());
+    let mut file = std::fs::File::create(&foreign).expect("create");
+    gguf_file::write(&mut file, &[("general.architecture", &architecture)], &[]).expect("write");
+    drop(file);
+    check_load_error(&foreign, |err| {
+        matches!(err, LlmError::UnsupportedArchitecture { .. })
+    });
+}
