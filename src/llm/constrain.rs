@@ -1220,6 +1220,7 @@ fn set_bit(bits: &mut [u64], id: u32) {
     }
 }
 
+#[cfg(test)]
 fn get_bit(bits: &[u64], id: u32) -> bool {
     bits.get(id as usize / 64)
         .is_some_and(|word| word & (1u64 << (id % 64)) != 0)
