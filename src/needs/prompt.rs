@@ -1,0 +1,327 @@
+//! Prompts for the need-capture model, as plain strings. Each prompt shows the recent
+//! transcript with ids and times (`[u12 00:41–00:47] text`), the sketches (`[s3] …`), a
+//! compact state (needs with numbers and missing slots) and, for the turn prompt, the
+//! interviewer's chosen question to steer the reply. Lengths are bounded: only the last
+//! lines are shown, each line is clipped, so a small model's context never overflows.
+
+use serde::{Deserialize, Serialize};
+
+use super::NeedsError;
+use super::coverage::{Coverage, Slot};
+use super::discovery::Discovery;
+use super::interviewer::NextQuestion;
+use super::model::{NeedId, NeedStatus, UtteranceId};
+use super::text::{clip, mm_ss};
+
+/// The most transcript lines a prompt shows.
+pub const MAX_TRANSCRIPT_LINES: usize = 12;
+/// The longest transcript line or sketch description shown (characters).
+pub const MAX_LINE_CHARS: usize = 240;
+/// The most sketches a prompt shows (the latest).
+pub const MAX_PROMPT_SKETCHES: usize = 3;
+/// The most needs a prompt's state shows (the most recently mentioned).
+pub const MAX_PROMPT_NEEDS: usize = 6;
+/// The longest slot value shown in a prompt's state (characters).
+pub const MAX_STATE_VALUE_CHARS: usize = 48;
+
+/// A prompt: the system message and the user message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prompt {
+    /// Instructions.
+    pub system: String,
+    /// The material for this turn.
+    pub user: String,
+}
+
+/// Instructions for the all-in-one turn update.
+const TURN_SYSTEM: &str = "You take notes for a product interviewer. Read the new transcript lines and fill the JSON.
+Rules:
+- needs: only needs the person expressed this turn. \"need\" is the number of an existing need they talk about (N2 is 2), or null for a new need.
+- Fill a field only with what the person said, in a few words; otherwise null.
+- evidence: \"utterance\" is the id number in the brackets ([u12 ...] is 12); \"quote\" is their exact words.
+- modules, options, decisions: only what the person named; otherwise [].
+- reply: one short question to ask next; use the suggested question unless the person asked something.";
+
+/// Instructions for the split alternative's first step.
+const NEED_LIST_SYSTEM: &str = "You take notes for a product interviewer. List the needs the person expressed in the new transcript lines.
+For each need: \"statement\" is who needs what, in one short sentence; \"utterance\" is the id number in the brackets ([u12 ...] is 12); \"quote\" is their exact words.
+If a need is already listed under Needs, repeat its statement word for word. If there is no need, give an empty list.";
+
+/// Instructions for the split alternative's second step.
+const NEED_SLOTS_SYSTEM: &str = "You take notes for a product interviewer. Fill in what the person said about one need, in a few of their words.
+Use null for anything they did not say. \"utterance\" is the id number in the brackets of the line you used ([u12 ...] is 12); \"quote\" is their exact words there.";
+
+/// The all-in-one turn prompt for the utterances just added.
+pub fn turn_prompt(
+    discovery: &Discovery,
+    new_utterance_ids: &[UtteranceId],
+    next_question: &NextQuestion,
+) -> Prompt {
+    let mut user = material(discovery, new_utterance_ids);
+    user.push_str("\nNeeds:\n");
+    user.push_str(&needs_state(discovery));
+    user.push_str(&format!("\nSuggested question: {}\n", next_question.text()));
+    Prompt {
+        system: TURN_SYSTEM.to_string(),
+        user,
+    }
+}
+
+/// The split alternative, step one: which needs were heard in the new utterances.
+pub fn need_list_prompt(discovery: &Discovery, new_utterance_ids: &[UtteranceId]) -> Prompt {
+    let mut user = material(discovery, new_utterance_ids);
+    user.push_str("\nNeeds:\n");
+    user.push_str(&needs_state(discovery));
+    Prompt {
+        system: NEED_LIST_SYSTEM.to_string(),
+        user,
+    }
+}
+
+/// The split alternative, step two: fill one need's `slots` (usually its missing ones)
+/// from the new utterances. Ask with `need_slots_schema(discovery, slots)`.
+pub fn need_slots_prompt(
+    discovery: &Discovery,
+    need_id: NeedId,
+    slots: &[Slot],
+    new_utterance_ids: &[UtteranceId],
+) -> Result<Prompt, NeedsError> {
+    let need = discovery
+        .need(need_id)
+        .ok_or(NeedsError::UnknownNeed(need_id.0))?;
+    let mut user = material(discovery, new_utterance_ids);
+    user.push_str(&format!("\nNeed {}: {}\n", need.id, clip(&need.statement, MAX_LINE_CHARS)));
+    for slot in Slot::ALL {
+        if let Some(value) = slot.value(need) {
+            user.push_str(&format!(
+                "Known {}: {}\n",
+                slot.field_name(),
+                clip(value, MAX_STATE_VALUE_CHARS)
+            ));
+        }
+    }
+    let wanted: Vec<&str> = Slot::ALL
+        .iter()
+        .filter(|slot| slots.contains(slot))
+        .map(|slot| slot.field_name())
+        .collect();
+    user.push_str(&format!("Fill: {}\n", wanted.join(", ")));
+    Ok(Prompt {
+        system: NEED_SLOTS_SYSTEM.to_string(),
+        user,
+    })
+}
+
+/// The idea, the transcript and the sketches, shared by every prompt.
+fn material(discovery: &Discovery, new_utterance_ids: &[UtteranceId]) -> String {
+    let mut text = String::new();
+    let idea = &discovery.idea;
+    if !idea.title.trim().is_empty() || !idea.summary.trim().is_empty() {
+        text.push_str(&format!(
+            "Idea: {}\n",
+            clip(&format!("{}. {}", idea.title.trim(), idea.summary.trim()), MAX_LINE_CHARS)
+        ));
+    }
+    text.push_str("Transcript:\n");
+    let shown = shown_utterances(discovery, new_utterance_ids);
+    if shown.is_empty() {
+        text.push_str("(nothing yet)\n");
+    }
+    for index in shown {
+        let utterance = &discovery.utterances[index];
+        text.push_str(&format!(
+            "[u{} {}–{}] {}\n",
+            utterance.id.0,
+            mm_ss(utterance.start_ms),
+            mm_ss(utterance.end_ms),
+            clip(&utterance.text, MAX_LINE_CHARS)
+        ));
+    }
+    let new: Vec<String> = new_utterance_ids
+        .iter()
+        .filter(|id| discovery.utterance(**id).is_some())
+        .map(|id| format!("u{}", id.0))
+        .collect();
+    text.push_str(&format!(
+        "New lines: {}\n",
+        if new.is_empty() { "none".to_string() } else { new.join(", ") }
+    ));
+    let sketches = &discovery.sketches;
+    if !sketches.is_empty() {
+        text.push_str("Sketches:\n");
+        for sketch in &sketches[sketches.len().saturating_sub(MAX_PROMPT_SKETCHES)..] {
+            let mut line = sketch
+                .description
+                .as_deref()
+                .map(str::trim)
+                .filter(|description| !description.is_empty())
+                .unwrap_or("(no description)")
+                .to_string();
+            if !sketch.labels.is_empty() {
+                line.push_str(&format!(" Labels: {}.", sketch.labels.join(", ")));
+            }
+            text.push_str(&format!("[s{}] {}\n", sketch.id.0, clip(&line, MAX_LINE_CHARS)));
+        }
+    }
+    text
+}
+
+/// The positions of the utterances to show, oldest first: the new ones (the latest of them
+/// if there are too many), then the most recent others, up to `MAX_TRANSCRIPT_LINES`.
+fn shown_utterances(discovery: &Discovery, new_utterance_ids: &[UtteranceId]) -> Vec<usize> {
+    let utterances = &discovery.utterances;
+    let mut shown: Vec<usize> = (0..utterances.len())
+        .filter(|index| new_utterance_ids.contains(&utterances[*index].id))
+        .collect();
+    shown.drain(..shown.len().saturating_sub(MAX_TRANSCRIPT_LINES));
+    for index in (0..utterances.len()).rev() {
+        if shown.len() >= MAX_TRANSCRIPT_LINES {
+            break;
+        }
+        if !shown.contains(&index) {
+            shown.push(index);
+        }
+    }
+    shown.sort_unstable();
+    shown
+}
+
+/// One line per active need (the most recently mentioned), with filled and missing slots.
+fn needs_state(discovery: &Discovery) -> String {
+    let mut active: Vec<_> = discovery
+        .needs
+        .iter()
+        .filter(|need| need.status != NeedStatus::Dropped)
+        .collect();
+    if active.is_empty() {
+        return "(none yet)\n".to_string();
+    }
+    active.sort_by_key(|need| std::cmp::Reverse(discovery.recency(need.id)));
+    active.truncate(MAX_PROMPT_NEEDS);
+    active.sort_by_key(|need| need.id);
+    let mut text = String::new();
+    for need in active {
+        let mut line = format!("{}: {}", need.id, clip(&need.statement, MAX_LINE_CHARS));
+        for slot in Slot::ALL {
+            if let Some(value) = slot.value(need) {
+                line.push_str(&format!(
+                    " | {}: {}",
+                    slot.field_name(),
+                    clip(value, MAX_STATE_VALUE_CHARS)
+                ));
+            }
+        }
+        let missing: Vec<&str> = Coverage::of(need)
+            .missing
+            .iter()
+            .map(|slot| slot.field_name())
+            .collect();
+        if !missing.is_empty() {
+            line.push_str(&format!(" | missing: {}", missing.join(", ")));
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::needs::model::{Idea, Sketch, SketchId, Utterance};
+
+    fn discovery(utterances: usize) -> Discovery {
+        let mut discovery = Discovery::new(Idea {
+            title: "Invoice nudge".to_string(),
+            summary: "Reminders so freelancers invoice on time.".to_string(),
+        });
+        for index in 0..utterances {
+            let start_ms = index as u64 * 7_000;
+            let added = discovery.add_utterance(Utterance {
+                id: UtteranceId(index as i64 + 1),
+                start_ms,
+                end_ms: start_ms + 6_500,
+                text: format!("line {} {}", index + 1, "words ".repeat(index % 3)),
+            });
+            assert_eq!(added, Ok(()));
+        }
+        discovery
+    }
+
+    #[test]
+    fn turn_prompt_shows_ids_times_state_and_question() {
+        let mut discovery = discovery(3);
+        let added = discovery.add_sketch(Sketch {
+            id: SketchId(3),
+            image_path: "sketches/3.png".to_string(),
+            description: Some("A calendar with red deadline dots.".to_string()),
+            labels: vec!["due".to_string()],
+        });
+        assert_eq!(added, Ok(()));
+        let update = crate::needs::update::TurnUpdate {
+            needs: vec![crate::needs::update::NeedUpdate {
+                statement: Some("Freelancers need deadline reminders".to_string()),
+                actor: Some("freelancers".to_string()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert!(discovery.apply(&update, chrono::DateTime::UNIX_EPOCH).is_ok());
+        let question = discovery.next_question();
+        let prompt = turn_prompt(&discovery, &[UtteranceId(3)], &question);
+        let check = |fragment: &str| {
+            assert!(prompt.user.contains(fragment), "{fragment:?} not in\n{}", prompt.user);
+        };
+        check("Idea: Invoice nudge. Reminders so freelancers invoice on time.\n");
+        check("[u1 00:00–00:06] line 1\n");
+        check("[u2 00:07–00:13] line 2 words\n");
+        check("New lines: u3\n");
+        check("[s3] A calendar with red deadline dots. Labels: due.\n");
+        check("N1: Freelancers need deadline reminders | actor: freelancers | missing: pain, workaround, frequency, desired_outcome, success_metric\n");
+        check("Suggested question: About \"Freelancers need deadline reminders\": What hurts most about it today?\n");
+        assert!(prompt.system.contains("null for a new need"));
+    }
+
+    #[test]
+    fn prompts_are_bounded() {
+        let discovery = discovery(200);
+        let old_and_new = [UtteranceId(2), UtteranceId(200)];
+        let question = discovery.next_question();
+        let prompt = turn_prompt(&discovery, &old_and_new, &question);
+        let lines = prompt.user.lines().filter(|line| line.starts_with("[u")).count();
+        assert_eq!(lines, MAX_TRANSCRIPT_LINES);
+        assert!(prompt.user.contains("[u2 "), "a new line is always shown");
+        assert!(prompt.user.contains("[u200 "));
+        assert!(!prompt.user.contains("[u150 "));
+        assert!(prompt.user.len() < 2_000, "{}", prompt.user.len());
+        let list = need_list_prompt(&discovery, &old_and_new);
+        assert!(list.user.len() < 2_000);
+        assert!(list.user.contains("(none yet)"));
+    }
+
+    #[test]
+    fn need_slots_prompt_names_the_need_and_slots() {
+        let mut discovery = discovery(2);
+        let update = crate::needs::update::TurnUpdate {
+            needs: vec![crate::needs::update::NeedUpdate {
+                statement: Some("Freelancers need deadline reminders".to_string()),
+                pain: Some("late fees".to_string()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert!(discovery.apply(&update, chrono::DateTime::UNIX_EPOCH).is_ok());
+        let slots = [Slot::Frequency, Slot::Actor];
+        let prompt = need_slots_prompt(&discovery, NeedId(1), &slots, &[UtteranceId(2)]);
+        let Ok(prompt) = prompt else {
+            panic!("{prompt:?}");
+        };
+        assert!(prompt.user.contains("Need N1: Freelancers need deadline reminders\n"));
+        assert!(prompt.user.contains("Known pain: late fees\n"));
+        assert!(prompt.user.contains("Fill: actor, frequency\n"));
+        assert_eq!(
+            need_slots_prompt(&discovery, NeedId(9), &slots, &[]),
+            Err(NeedsError::UnknownNeed(9))
+        );
+    }
+}
