@@ -134,7 +134,7 @@ impl LlmTokenizer {
             .map(String::as_str)
             .unwrap_or("default");
 
-        let mut vocab = HashMap::with_capacity(tokens.len());
+        let mut vocab = tokenizers::models::bpe::Vocab::default();
         for (id, token) in tokens.iter().enumerate() {
             vocab.entry(token.clone()).or_insert(id as u32);
         }
