@@ -47,7 +47,13 @@ fn prompt_of_about(engine: &LlmEngine, n_tokens: usize) -> String {
     let sentence = "The user describes a product idea for people who repair bicycles at home, \
                     and explains what hurts today and how they cope. ";
     let mut prompt = String::new();
-    while engine.tokenizer().encode(&prompt).map(|ids| ids.len()).unwrap_or(0) < n_tokens {
+    while engine
+        .tokenizer()
+        .encode(&prompt)
+        .map(|ids| ids.len())
+        .unwrap_or(0)
+        < n_tokens
+    {
         prompt.push_str(sentence);
     }
     prompt
@@ -55,9 +61,13 @@ fn prompt_of_about(engine: &LlmEngine, n_tokens: usize) -> String {
 
 fn llm(c: &mut Criterion) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(SMOLLM2_PATH);
-    assert!(path.is_file(), "{} is missing; run `make test-models`", path.display());
-    let mut engine = LlmEngine::load(&path, None, &Device::Cpu, EngineOptions::default())
-        .expect("load SmolLM2");
+    assert!(
+        path.is_file(),
+        "{} is missing; run `make test-models`",
+        path.display()
+    );
+    let mut engine =
+        LlmEngine::load(&path, None, &Device::Cpu, EngineOptions::default()).expect("load SmolLM2");
     let prompt = prompt_of_about(&engine, PREFILL_PROMPT_TOKENS);
     let n_prompt_tokens = engine.tokenizer().encode(&prompt).expect("encode").len();
     let end_ids = engine.tokenizer().end_token_ids().to_vec();
@@ -90,9 +100,11 @@ fn llm(c: &mut Criterion) {
                 engine.reset_cache();
                 let generation = engine
                     .generate(
-                        GenerateRequest::raw("<|im_start|>user\nTell me a story.<|im_end|>\n<|im_start|>assistant\n")
-                            .with_max_new_tokens(N_DECODE_TOKENS)
-                            .with_constraint(Box::new(NoEnd(end_ids.clone()))),
+                        GenerateRequest::raw(
+                            "<|im_start|>user\nTell me a story.<|im_end|>\n<|im_start|>assistant\n",
+                        )
+                        .with_max_new_tokens(N_DECODE_TOKENS)
+                        .with_constraint(Box::new(NoEnd(end_ids.clone()))),
                     )
                     .expect("decode");
                 assert_eq!(generation.stop_reason, StopReason::MaxNewTokens);

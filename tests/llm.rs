@@ -102,13 +102,8 @@ fn capital_question() -> Vec<ChatMessage> {
 
 #[test]
 fn smollm2_answers_greedily_streams_and_stops_at_im_end() {
-    let handle = LlmEngine::spawn(
-        &smollm2_path(),
-        None,
-        Device::Cpu,
-        EngineOptions::default(),
-    )
-    .expect("spawn SmolLM2");
+    let handle = LlmEngine::spawn(&smollm2_path(), None, Device::Cpu, EngineOptions::default())
+        .expect("spawn SmolLM2");
     assert_eq!(handle.info().chat_template, ChatTemplate::ChatMl);
     let (piece_tx, piece_rx) = mpsc::channel();
     let generation = handle
@@ -125,7 +120,11 @@ fn smollm2_answers_greedily_streams_and_stops_at_im_end() {
         generation.text
     );
     assert_eq!(streamed, generation.text);
-    assert_eq!(generation.stop_reason, StopReason::EndToken, "{generation:?}");
+    assert_eq!(
+        generation.stop_reason,
+        StopReason::EndToken,
+        "{generation:?}"
+    );
     assert_eq!(generation.n_tokens, generation.token_ids.len());
     assert!(generation.stats.n_prompt_tokens > 10);
     assert!(generation.stats.prefill_ms > 0.0 && generation.stats.decode_ms > 0.0);
@@ -291,7 +290,12 @@ fn ones(len: usize) -> QTensor {
 fn write_tiny_gguf(path: &Path, architecture: &str) {
     use gguf_file::Value;
     let extra: &[&str] = if architecture == "llama" {
-        &["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+        &[
+            "<|begin_of_text|>",
+            "<|start_header_id|>",
+            "<|end_header_id|>",
+            "<|eot_id|>",
+        ]
     } else {
         &[]
     };
@@ -302,16 +306,32 @@ fn write_tiny_gguf(path: &Path, architecture: &str) {
         .iter()
         .position(|token| token == "<|im_end|>")
         .expect("im_end") as u32;
-    let pre = if architecture == "llama" { "smollm" } else { "qwen2" };
+    let pre = if architecture == "llama" {
+        "smollm"
+    } else {
+        "qwen2"
+    };
     let metadata: Vec<(String, Value)> = vec![
-        ("general.architecture".into(), Value::String(architecture.into())),
+        (
+            "general.architecture".into(),
+            Value::String(architecture.into()),
+        ),
         (key("block_count"), Value::U32(TINY_N_LAYERS as u32)),
         (key("context_length"), Value::U32(TINY_CONTEXT_TOKENS)),
         (key("embedding_length"), Value::U32(TINY_HIDDEN as u32)),
-        (key("feed_forward_length"), Value::U32(TINY_INTERMEDIATE as u32)),
+        (
+            key("feed_forward_length"),
+            Value::U32(TINY_INTERMEDIATE as u32),
+        ),
         (key("attention.head_count"), Value::U32(TINY_N_HEADS as u32)),
-        (key("attention.head_count_kv"), Value::U32(TINY_N_KV_HEADS as u32)),
-        (key("attention.key_length"), Value::U32(TINY_HEAD_DIM as u32)),
+        (
+            key("attention.head_count_kv"),
+            Value::U32(TINY_N_KV_HEADS as u32),
+        ),
+        (
+            key("attention.key_length"),
+            Value::U32(TINY_HEAD_DIM as u32),
+        ),
         (key("attention.layer_norm_rms_epsilon"), Value::F32(1e-6)),
         (key("rope.freq_base"), Value::F32(10_000.0)),
         ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
@@ -344,13 +364,34 @@ fn write_tiny_gguf(path: &Path, architecture: &str) {
         tensors.extend([
             (format!("{p}.attn_norm.weight"), ones(TINY_HIDDEN)),
             (format!("{p}.ffn_norm.weight"), ones(TINY_HIDDEN)),
-            (format!("{p}.attn_q.weight"), random(&[q_width, TINY_HIDDEN])),
-            (format!("{p}.attn_k.weight"), random(&[kv_width, TINY_HIDDEN])),
-            (format!("{p}.attn_v.weight"), random(&[kv_width, TINY_HIDDEN])),
-            (format!("{p}.attn_output.weight"), random(&[TINY_HIDDEN, q_width])),
-            (format!("{p}.ffn_gate.weight"), random(&[TINY_INTERMEDIATE, TINY_HIDDEN])),
-            (format!("{p}.ffn_up.weight"), random(&[TINY_INTERMEDIATE, TINY_HIDDEN])),
-            (format!("{p}.ffn_down.weight"), random(&[TINY_HIDDEN, TINY_INTERMEDIATE])),
+            (
+                format!("{p}.attn_q.weight"),
+                random(&[q_width, TINY_HIDDEN]),
+            ),
+            (
+                format!("{p}.attn_k.weight"),
+                random(&[kv_width, TINY_HIDDEN]),
+            ),
+            (
+                format!("{p}.attn_v.weight"),
+                random(&[kv_width, TINY_HIDDEN]),
+            ),
+            (
+                format!("{p}.attn_output.weight"),
+                random(&[TINY_HIDDEN, q_width]),
+            ),
+            (
+                format!("{p}.ffn_gate.weight"),
+                random(&[TINY_INTERMEDIATE, TINY_HIDDEN]),
+            ),
+            (
+                format!("{p}.ffn_up.weight"),
+                random(&[TINY_INTERMEDIATE, TINY_HIDDEN]),
+            ),
+            (
+                format!("{p}.ffn_down.weight"),
+                random(&[TINY_HIDDEN, TINY_INTERMEDIATE]),
+            ),
         ]);
         if architecture == "qwen2" {
             tensors.extend([
@@ -401,7 +442,11 @@ fn check_tiny_model(architecture: &str, expected_template: ChatTemplate) {
         .generate(request(conversation.clone()))
         .unwrap_or_else(|err| panic!("generate with tiny {architecture}: {err}"));
     assert_eq!(first.n_tokens, max_new_tokens, "{architecture}");
-    assert_eq!(first.stop_reason, StopReason::MaxNewTokens, "{architecture}");
+    assert_eq!(
+        first.stop_reason,
+        StopReason::MaxNewTokens,
+        "{architecture}"
+    );
 
     // The same prompt again reuses all but its last token and gives the same answer.
     let again = engine.generate(request(conversation)).expect("again");

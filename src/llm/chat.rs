@@ -163,8 +163,14 @@ mod tests {
     fn detection_follows_vocabulary_and_architecture() {
         let llama3 = |token: &str| matches!(token, "<|start_header_id|>" | "<|eot_id|>");
         let chatml = |token: &str| token == "<|im_start|>";
-        assert_eq!(ChatTemplate::detect(Architecture::Llama, llama3), ChatTemplate::Llama3);
-        assert_eq!(ChatTemplate::detect(Architecture::Llama, chatml), ChatTemplate::ChatMl);
+        assert_eq!(
+            ChatTemplate::detect(Architecture::Llama, llama3),
+            ChatTemplate::Llama3
+        );
+        assert_eq!(
+            ChatTemplate::detect(Architecture::Llama, chatml),
+            ChatTemplate::ChatMl
+        );
         assert_eq!(
             ChatTemplate::detect(Architecture::Qwen3, chatml),
             ChatTemplate::ChatMlNoThinking

@@ -359,7 +359,9 @@ impl LlmEngine {
                     }
                 }
             })
-            .map_err(|err| LlmError::Inference(format!("cannot start the LLM worker thread: {err}")))?;
+            .map_err(|err| {
+                LlmError::Inference(format!("cannot start the LLM worker thread: {err}"))
+            })?;
         let (info, tokenizer) = ready_rx.recv().map_err(|_| LlmError::WorkerGone)??;
         Ok(LlmHandle {
             jobs: request_tx,
@@ -724,7 +726,10 @@ mod tests {
 
     #[test]
     fn the_resolved_entry_gives_the_gguf_and_an_optional_tokenizer() {
-        let paths = vec![PathBuf::from("/m/tokenizer.json"), PathBuf::from("/m/x.GGUF")];
+        let paths = vec![
+            PathBuf::from("/m/tokenizer.json"),
+            PathBuf::from("/m/x.GGUF"),
+        ];
         let (gguf, tokenizer) = gguf_and_tokenizer(&paths).expect("a gguf");
         assert_eq!(gguf, PathBuf::from("/m/x.GGUF"));
         assert_eq!(tokenizer, Some(PathBuf::from("/m/tokenizer.json")));

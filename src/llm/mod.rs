@@ -23,13 +23,17 @@ pub use transformer::{Architecture, Config};
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
     /// The GGUF file is not there.
-    #[error("no language model at {path}; run `ideadesk models fetch --role llm` or pass the path of a GGUF file")]
+    #[error(
+        "no language model at {path}; run `ideadesk models fetch --role llm` or pass the path of a GGUF file"
+    )]
     ModelMissing {
         /// Where it was looked for.
         path: PathBuf,
     },
     /// The GGUF file could not be read or is not a model we can run.
-    #[error("cannot load the language model {path}: {reason}; re-download it with `ideadesk models fetch --role llm`")]
+    #[error(
+        "cannot load the language model {path}: {reason}; re-download it with `ideadesk models fetch --role llm`"
+    )]
     ModelLoad {
         /// The file.
         path: PathBuf,
@@ -37,7 +41,9 @@ pub enum LlmError {
         reason: String,
     },
     /// The GGUF holds an architecture this engine does not implement.
-    #[error("{path} is a `{architecture}` model; ideadesk runs llama, qwen2 and qwen3 GGUFs, so choose one of those")]
+    #[error(
+        "{path} is a `{architecture}` model; ideadesk runs llama, qwen2 and qwen3 GGUFs, so choose one of those"
+    )]
     UnsupportedArchitecture {
         /// The file.
         path: PathBuf,
@@ -57,7 +63,9 @@ pub enum LlmError {
     #[error("the prompt is empty; give the model at least one message")]
     EmptyPrompt,
     /// The prompt does not fit the context.
-    #[error("the prompt has {n_tokens} tokens but the context holds {max_context_tokens}; shorten the conversation or raise max_context_tokens")]
+    #[error(
+        "the prompt has {n_tokens} tokens but the context holds {max_context_tokens}; shorten the conversation or raise max_context_tokens"
+    )]
     ContextFull {
         /// Tokens in the prompt.
         n_tokens: usize,

@@ -94,12 +94,23 @@ impl LlmTokenizer {
             .collect();
         let mut eos_ids = Vec::new();
         if let Some(content) = metadata {
-            eos_ids.extend(metadata_u32(&content.metadata, "tokenizer.ggml.eos_token_id"));
-            eos_ids.extend(metadata_u32(&content.metadata, "tokenizer.ggml.eot_token_id"));
+            eos_ids.extend(metadata_u32(
+                &content.metadata,
+                "tokenizer.ggml.eos_token_id",
+            ));
+            eos_ids.extend(metadata_u32(
+                &content.metadata,
+                "tokenizer.ggml.eot_token_id",
+            ));
         }
         let bos_token_id = metadata
             .and_then(|content| metadata_u32(&content.metadata, "tokenizer.ggml.bos_token_id"));
-        Ok(Self::assemble(tokenizer, token_bytes, eos_ids, bos_token_id))
+        Ok(Self::assemble(
+            tokenizer,
+            token_bytes,
+            eos_ids,
+            bos_token_id,
+        ))
     }
 
     /// Builds the tokenizer from GGUF metadata (`tokenizer.ggml.model = gpt2`).
@@ -134,7 +145,7 @@ impl LlmTokenizer {
             .map(String::as_str)
             .unwrap_or("default");
 
-        let mut vocab = HashMap::with_capacity(tokens.len());
+        let mut vocab = tokenizers::models::bpe::Vocab::default();
         for (id, token) in tokens.iter().enumerate() {
             vocab.entry(token.clone()).or_insert(id as u32);
         }
@@ -184,7 +195,12 @@ impl LlmTokenizer {
         eos_ids.extend(metadata_u32(md, "tokenizer.ggml.eos_token_id"));
         eos_ids.extend(metadata_u32(md, "tokenizer.ggml.eot_token_id"));
         let bos_token_id = metadata_u32(md, "tokenizer.ggml.bos_token_id");
-        Ok(Self::assemble(tokenizer, token_bytes, eos_ids, bos_token_id))
+        Ok(Self::assemble(
+            tokenizer,
+            token_bytes,
+            eos_ids,
+            bos_token_id,
+        ))
     }
 
     fn assemble(
@@ -302,10 +318,12 @@ fn pre_tokenizer(pre: &str) -> Result<PreTokenizerWrapper, String> {
     match pre {
         "qwen2" => split(QWEN2_SPLIT_REGEX),
         "llama-bpe" | "llama3" | "smaug-bpe" => split(LLAMA3_SPLIT_REGEX),
-        "smollm" | "starcoder" | "refact" => Ok(PreTokenizerWrapper::Sequence(Sequence::new(vec![
-            PreTokenizerWrapper::Digits(Digits::new(true)),
-            PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true)),
-        ]))),
+        "smollm" | "starcoder" | "refact" => {
+            Ok(PreTokenizerWrapper::Sequence(Sequence::new(vec![
+                PreTokenizerWrapper::Digits(Digits::new(true)),
+                PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true)),
+            ])))
+        }
         _ => Ok(PreTokenizerWrapper::ByteLevel(ByteLevel::new(
             false, true, true,
         ))),
@@ -380,7 +398,11 @@ mod tests {
     #[test]
     fn sentencepiece_spellings_give_their_bytes() {
         for (token, expected) in [("<0x0A>", b"\n".to_vec()), ("\u{2581}hi", b" hi".to_vec())] {
-            assert_eq!(spell(token, TokenSpelling::SentencePiece), expected, "{token}");
+            assert_eq!(
+                spell(token, TokenSpelling::SentencePiece),
+                expected,
+                "{token}"
+            );
         }
     }
 }

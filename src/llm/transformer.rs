@@ -119,7 +119,9 @@ impl Config {
         let embedding = content
             .tensor_infos
             .get("token_embd.weight")
-            .ok_or_else(|| candle_core::Error::Msg("tensor `token_embd.weight` is missing".into()))?;
+            .ok_or_else(|| {
+                candle_core::Error::Msg("tensor `token_embd.weight` is missing".into())
+            })?;
         let vocab_size = embedding.shape.dims()[0];
         let config = Self {
             architecture,
@@ -517,11 +519,12 @@ impl Attention {
                 None => Ok(out),
             }
         };
-        let q = project(&self.q_proj, &self.q_bias)?.reshape((batch, n_tokens, n_heads, head_dim))?;
-        let k =
-            project(&self.k_proj, &self.k_bias)?.reshape((batch, n_tokens, n_kv_heads, head_dim))?;
-        let v =
-            project(&self.v_proj, &self.v_bias)?.reshape((batch, n_tokens, n_kv_heads, head_dim))?;
+        let q =
+            project(&self.q_proj, &self.q_bias)?.reshape((batch, n_tokens, n_heads, head_dim))?;
+        let k = project(&self.k_proj, &self.k_bias)?
+            .reshape((batch, n_tokens, n_kv_heads, head_dim))?;
+        let v = project(&self.v_proj, &self.v_bias)?
+            .reshape((batch, n_tokens, n_kv_heads, head_dim))?;
         let eps = config.rms_norm_eps as f32;
         let q = match &self.q_norm {
             Some(weight) => candle_nn::ops::rms_norm(&q.contiguous()?, weight, eps)?,
@@ -587,7 +590,11 @@ fn causal_mask(n_tokens: usize, start_pos: usize, device: &Device) -> Result<Ten
 }
 
 /// The rotary embedding's cosine and sine tables, shape `(max_positions, head_dim / 2)`.
-fn rotary_tables(config: &Config, max_positions: usize, device: &Device) -> Result<(Tensor, Tensor)> {
+fn rotary_tables(
+    config: &Config,
+    max_positions: usize,
+    device: &Device,
+) -> Result<(Tensor, Tensor)> {
     let head_dim = config.head_dim;
     let inv_freq: Vec<f32> = (0..head_dim)
         .step_by(2)
