@@ -51,7 +51,11 @@ pub fn render_brief(discovery: &Discovery, info: &BriefInfo) -> String {
     section(&mut out, "Options", options(discovery));
     section(&mut out, "Decisions", decisions(discovery));
     section(&mut out, "Open questions", open_questions(discovery));
-    section(&mut out, "Next validation steps", validation_steps(discovery));
+    section(
+        &mut out,
+        "Next validation steps",
+        validation_steps(discovery),
+    );
     while out.ends_with("\n\n") {
         out.pop();
     }
@@ -234,7 +238,11 @@ fn options(discovery: &Discovery) -> String {
         if items.is_empty() {
             NONE_YET.to_string()
         } else {
-            items.iter().map(|item| squash(item)).collect::<Vec<_>>().join("; ")
+            items
+                .iter()
+                .map(|item| squash(item))
+                .collect::<Vec<_>>()
+                .join("; ")
         }
     };
     for option in &discovery.options {
@@ -300,10 +308,14 @@ fn validation_steps(discovery: &Discovery) -> String {
         let coverage = Coverage::of(need);
         for slot in &coverage.missing {
             let step = match slot {
-                Slot::Actor => format!("Find {n} people who have \"{about}\" and note who they are."),
+                Slot::Actor => {
+                    format!("Find {n} people who have \"{about}\" and note who they are.")
+                }
                 Slot::Pain => format!("Ask {n} {people} what hurts most about \"{about}\"."),
                 Slot::Workaround => {
-                    format!("Watch {n} {people} deal with \"{about}\" today and note their workaround.")
+                    format!(
+                        "Watch {n} {people} deal with \"{about}\" today and note their workaround."
+                    )
                 }
                 Slot::Frequency => format!("Ask {n} {people} how often \"{about}\" comes up."),
                 Slot::DesiredOutcome => {
@@ -341,7 +353,11 @@ fn plural(actor: &str) -> String {
     let lower = actor.to_lowercase();
     let bare = ["a ", "an ", "the "]
         .iter()
-        .find_map(|article| lower.starts_with(article).then(|| actor[article.len()..].to_string()))
+        .find_map(|article| {
+            lower
+                .starts_with(article)
+                .then(|| actor[article.len()..].to_string())
+        })
         .unwrap_or(actor);
     if bare.ends_with('s') {
         bare
@@ -369,10 +385,30 @@ mod tests {
             summary: "Reminders so that small studios send invoices on time.".to_string(),
         });
         let lines = [
-            (12, 41_000, 47_500, "I run a small design studio and we always send invoices late."),
-            (13, 48_000, 55_000, "Right now I keep a spreadsheet, and I check it every Friday."),
-            (14, 61_000, 66_000, "I'd love a reminder the day before a client deadline."),
-            (15, 70_000, 79_000, "Success would be every invoice out within a day of delivery."),
+            (
+                12,
+                41_000,
+                47_500,
+                "I run a small design studio and we always send invoices late.",
+            ),
+            (
+                13,
+                48_000,
+                55_000,
+                "Right now I keep a spreadsheet, and I check it every Friday.",
+            ),
+            (
+                14,
+                61_000,
+                66_000,
+                "I'd love a reminder the day before a client deadline.",
+            ),
+            (
+                15,
+                70_000,
+                79_000,
+                "Success would be every invoice out within a day of delivery.",
+            ),
         ];
         for (id, start_ms, end_ms, text) in lines {
             let added = discovery.add_utterance(Utterance {
@@ -390,7 +426,10 @@ mod tests {
             labels: vec!["Mon".to_string(), "due!".to_string()],
         });
         assert_eq!(added, Ok(()));
-        let at = Utc.with_ymd_and_hms(2026, 11, 26, 14, 30, 0).single().unwrap_or_default();
+        let at = Utc
+            .with_ymd_and_hms(2026, 11, 26, 14, 30, 0)
+            .single()
+            .unwrap_or_default();
         let evidence = |utterance: i64, quote: &str| EvidenceRef {
             utterance,
             quote: quote.to_string(),
@@ -406,7 +445,10 @@ mod tests {
                     severity: Some(Severity::High),
                     desired_outcome: Some("a reminder the day before a deadline".to_string()),
                     success_metric: Some("every invoice out within a day of delivery".to_string()),
-                    evidence: vec![evidence(12, "we always send invoices late"), evidence(15, "every invoice out within a day")],
+                    evidence: vec![
+                        evidence(12, "we always send invoices late"),
+                        evidence(15, "every invoice out within a day"),
+                    ],
                     ..NeedUpdate::default()
                 },
                 NeedUpdate {
@@ -420,7 +462,10 @@ mod tests {
             ..TurnUpdate::default()
         };
         assert!(discovery.apply(&update, at).is_ok());
-        assert_eq!(discovery.add_sketch_evidence(NeedId(2), SketchId(3), "the red deadline dots"), Ok(()));
+        assert_eq!(
+            discovery.add_sketch_evidence(NeedId(2), SketchId(3), "the red deadline dots"),
+            Ok(())
+        );
         discovery.modules.push(Module {
             name: "Reminder engine".to_string(),
             purpose: "Sends a nudge the day before each deadline.".to_string(),
@@ -462,12 +507,22 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/brief.md");
         let rendered = render_brief(&fixed_discovery(), &info());
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            assert!(std::fs::write(&path, &rendered).is_ok(), "cannot write {}", path.display());
+            assert!(
+                std::fs::write(&path, &rendered).is_ok(),
+                "cannot write {}",
+                path.display()
+            );
         }
         let golden = std::fs::read_to_string(&path).unwrap_or_else(|error| {
-            panic!("{}: {error}; regenerate it with UPDATE_GOLDEN=1", path.display())
+            panic!(
+                "{}: {error}; regenerate it with UPDATE_GOLDEN=1",
+                path.display()
+            )
         });
-        assert_eq!(rendered, golden, "the brief changed; if intended, regenerate with UPDATE_GOLDEN=1");
+        assert_eq!(
+            rendered, golden,
+            "the brief changed; if intended, regenerate with UPDATE_GOLDEN=1"
+        );
     }
 
     #[test]
@@ -484,7 +539,10 @@ mod tests {
             "Open questions",
             "Next validation steps",
         ] {
-            assert!(rendered.contains(&format!("## {heading}\n\nNone yet.\n")), "{heading}\n{rendered}");
+            assert!(
+                rendered.contains(&format!("## {heading}\n\nNone yet.\n")),
+                "{heading}\n{rendered}"
+            );
         }
         assert_eq!(render_brief(&Discovery::default(), &info()), rendered);
     }

@@ -135,7 +135,10 @@ impl SessionCoverage {
 
     /// Slots filled over all active needs.
     pub fn filled_slots(&self) -> usize {
-        self.needs.iter().map(|coverage| coverage.filled.len()).sum()
+        self.needs
+            .iter()
+            .map(|coverage| coverage.filled.len())
+            .sum()
     }
 
     /// Slots there are over all active needs.
@@ -154,7 +157,10 @@ impl SessionCoverage {
 
     /// How many active needs have every slot filled.
     pub fn complete_needs(&self) -> usize {
-        self.needs.iter().filter(|coverage| coverage.is_complete()).count()
+        self.needs
+            .iter()
+            .filter(|coverage| coverage.is_complete())
+            .count()
     }
 
     /// Whether there is at least one need and every active need is complete.

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::NeedsError;
 use super::coverage::{SessionCoverage, Slot};
 use super::model::{
-    Decision, DesignOption, Evidence, Idea, Module, Need, NeedId, NeedStatus, OpenQuestion,
-    Sketch, SketchId, Utterance, UtteranceId,
+    Decision, DesignOption, Evidence, Idea, Module, Need, NeedId, NeedStatus, OpenQuestion, Sketch,
+    SketchId, Utterance, UtteranceId,
 };
 use super::text::squash;
 

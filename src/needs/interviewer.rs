@@ -147,13 +147,12 @@ impl Discovery {
                 .then_with(|| self.recency(right.0).cmp(&self.recency(left.0)))
         });
         let was_previous = |(need_id, slot): &(NeedId, Slot)| {
-            previous.is_some_and(|asked| {
-                asked.need_id == Some(*need_id) && asked.slot == Some(*slot)
-            })
+            previous
+                .is_some_and(|asked| asked.need_id == Some(*need_id) && asked.slot == Some(*slot))
         };
         let chosen = candidates
             .iter()
-            .find(|candidate| !was_previous(candidate))
+            .find(|candidate| !was_previous(*candidate))
             .unwrap_or(&candidates[0]);
         let (need_id, slot) = *chosen;
         let statement = self
@@ -197,11 +196,12 @@ impl Discovery {
 
 /// The first line that differs from the previous question, or the first line.
 fn pick_unrepeated(lines: &[&str; 2], previous: Option<&AskedQuestion>) -> String {
-    let repeated = |line: &&str| previous.is_some_and(|asked| asked.question == *line);
+    let repeated = |line: &str| previous.is_some_and(|asked| asked.question == line);
     lines
         .iter()
+        .copied()
         .find(|line| !repeated(line))
-        .unwrap_or(&lines[0])
+        .unwrap_or(lines[0])
         .to_string()
 }
 
@@ -290,7 +290,11 @@ mod tests {
         // Never mentioned (restored): the higher number counts as more recent.
         check(&[(1, WHO), (2, WHO)], &[], Some((2, Slot::Pain)));
         // A complete need is skipped.
-        check(&[(1, ALL), (2, WHO_PAIN)], &[2, 1], Some((2, Slot::Workaround)));
+        check(
+            &[(1, ALL), (2, WHO_PAIN)],
+            &[2, 1],
+            Some((2, Slot::Workaround)),
+        );
     }
 
     #[test]
@@ -370,6 +374,9 @@ mod tests {
         check("How often does that happen?", "How often does that happen?");
         check(" How  often\ndoes it happen? ", "How often does it happen?");
         check("\"Who pays for it?\"", "\"Who pays for it?\"");
-        check(&format!("{}?", "very long ".repeat(40)), "Who has this problem?");
+        check(
+            &format!("{}?", "very long ".repeat(40)),
+            "Who has this problem?",
+        );
     }
 }

@@ -100,10 +100,16 @@ impl fmt::Display for MergeNote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MergeNote::UnknownNeed { number } => {
-                write!(f, "need N{number} does not exist; matched by statement or created")
+                write!(
+                    f,
+                    "need N{number} does not exist; matched by statement or created"
+                )
             }
             MergeNote::MatchedByStatement { need_id, statement } => {
-                write!(f, "\"{statement}\" nearly matches {need_id}; updated {need_id}")
+                write!(
+                    f,
+                    "\"{statement}\" nearly matches {need_id}; updated {need_id}"
+                )
             }
             MergeNote::NeedWithoutStatement => {
                 write!(f, "dropped a new need without a statement")
@@ -280,12 +286,14 @@ impl Discovery {
                 }),
             }
         }
-        let fallback = self.latest_utterance().map(|utterance| Evidence::Utterance {
-            utterance_id: utterance.id,
-            start_ms: utterance.start_ms,
-            end_ms: utterance.end_ms,
-            quote: squash(&utterance.text),
-        });
+        let fallback = self
+            .latest_utterance()
+            .map(|utterance| Evidence::Utterance {
+                utterance_id: utterance.id,
+                start_ms: utterance.start_ms,
+                end_ms: utterance.end_ms,
+                quote: squash(&utterance.text),
+            });
         let Some(need) = self.need_mut(id) else {
             return;
         };
@@ -322,7 +330,13 @@ impl Discovery {
     }
 
     /// Merges one module: by name (ignoring case), purpose overwritten when given, needs added.
-    fn merge_module(&mut self, name: &str, purpose: &str, numbers: &[u32], report: &mut MergeReport) {
+    fn merge_module(
+        &mut self,
+        name: &str,
+        purpose: &str,
+        numbers: &[u32],
+        report: &mut MergeReport,
+    ) {
         let name = squash(name);
         if name.is_empty() {
             report.notes.push(MergeNote::ModuleWithoutName);
@@ -543,8 +557,14 @@ mod tests {
     }
 
     const TRANSCRIPT: &[(i64, &str)] = &[
-        (1, "I run a small design studio and we always send invoices late."),
-        (2, "Right now I keep a spreadsheet, and I check it every Friday."),
+        (
+            1,
+            "I run a small design studio and we always send invoices late.",
+        ),
+        (
+            2,
+            "Right now I keep a spreadsheet, and I check it every Friday.",
+        ),
         (3, "I'd love a reminder the day before a client deadline."),
     ];
 
@@ -663,7 +683,10 @@ mod tests {
         check(
             "an update by number fills slots and appends evidence",
             vec![
-                turn(vec![new_need("Studios need to invoice on time", &[(1, "send invoices late")])]),
+                turn(vec![new_need(
+                    "Studios need to invoice on time",
+                    &[(1, "send invoices late")],
+                )]),
                 turn(vec![NeedUpdate {
                     need: Some(1),
                     actor: Some("small design studio".to_string()),
@@ -708,8 +731,14 @@ mod tests {
         check(
             "a near-duplicate statement updates instead of creating",
             vec![
-                turn(vec![new_need("Freelancers need reminders before client deadlines", &[(3, "a reminder")])]),
-                turn(vec![new_need("A freelancer needs a reminder before the client deadline", &[(3, "the day before a client deadline")])]),
+                turn(vec![new_need(
+                    "Freelancers need reminders before client deadlines",
+                    &[(3, "a reminder")],
+                )]),
+                turn(vec![new_need(
+                    "A freelancer needs a reminder before the client deadline",
+                    &[(3, "the day before a client deadline")],
+                )]),
             ],
             vec![summary(
                 1,
@@ -723,10 +752,19 @@ mod tests {
             "distinct statements create distinct needs with the next numbers",
             vec![turn(vec![
                 new_need("Studios need to invoice on time", &[(1, "invoices late")]),
-                new_need("Keep track of client deadlines without a spreadsheet", &[(2, "I keep a spreadsheet")]),
+                new_need(
+                    "Keep track of client deadlines without a spreadsheet",
+                    &[(2, "I keep a spreadsheet")],
+                ),
             ])],
             vec![
-                summary(1, "Studios need to invoice on time", None, None, &["u1:invoices late"]),
+                summary(
+                    1,
+                    "Studios need to invoice on time",
+                    None,
+                    None,
+                    &["u1:invoices late"],
+                ),
                 summary(
                     2,
                     "Keep track of client deadlines without a spreadsheet",
@@ -739,18 +777,33 @@ mod tests {
         check(
             "the same evidence twice is kept once",
             vec![
-                turn(vec![new_need("Studios need to invoice on time", &[(1, "invoices late"), (1, "Invoices  LATE")])]),
+                turn(vec![new_need(
+                    "Studios need to invoice on time",
+                    &[(1, "invoices late"), (1, "Invoices  LATE")],
+                )]),
                 turn(vec![NeedUpdate {
                     need: Some(1),
-                    evidence: vec![EvidenceRef { utterance: 1, quote: "invoices late".to_string() }],
+                    evidence: vec![EvidenceRef {
+                        utterance: 1,
+                        quote: "invoices late".to_string(),
+                    }],
                     ..NeedUpdate::default()
                 }]),
             ],
-            vec![summary(1, "Studios need to invoice on time", None, None, &["u1:invoices late"])],
+            vec![summary(
+                1,
+                "Studios need to invoice on time",
+                None,
+                None,
+                &["u1:invoices late"],
+            )],
         );
         check(
             "a need with only unknown evidence rests on the latest utterance",
-            vec![turn(vec![new_need("Studios need to invoice on time", &[(77, "invented words")])])],
+            vec![turn(vec![new_need(
+                "Studios need to invoice on time",
+                &[(77, "invented words")],
+            )])],
             vec![summary(
                 1,
                 "Studios need to invoice on time",
@@ -765,7 +818,13 @@ mod tests {
                 need: Some(9),
                 ..new_need("Studios need to invoice on time", &[(1, "invoices late")])
             }])],
-            vec![summary(1, "Studios need to invoice on time", None, None, &["u1:invoices late"])],
+            vec![summary(
+                1,
+                "Studios need to invoice on time",
+                None,
+                None,
+                &["u1:invoices late"],
+            )],
         );
         check(
             "a new need without a statement is dropped",
@@ -803,13 +862,21 @@ mod tests {
             ],
         );
         check(
-            turn(vec![new_need("Track client deadlines", &[(3, "a reminder a day before deadlines")])]),
+            turn(vec![new_need(
+                "Track client deadlines",
+                &[(3, "a reminder a day before deadlines")],
+            )]),
             &[2],
             &[],
-            &["N2: \"a reminder a day before deadlines\" is not in u3; stored \"a reminder the day before a client deadline\""],
+            &[
+                "N2: \"a reminder a day before deadlines\" is not in u3; stored \"a reminder the day before a client deadline\"",
+            ],
         );
         check(
-            turn(vec![new_need("Studios need to invoice on time!", &[(1, "late")])]),
+            turn(vec![new_need(
+                "Studios need to invoice on time!",
+                &[(1, "late")],
+            )]),
             &[],
             &[1],
             &["\"Studios need to invoice on time!\" nearly matches N1; updated N1"],
@@ -817,7 +884,11 @@ mod tests {
         check(
             TurnUpdate {
                 modules: vec![
-                    ModuleUpdate { name: "Reminders".to_string(), purpose: "Nudges".to_string(), needs: vec![1, 5] },
+                    ModuleUpdate {
+                        name: "Reminders".to_string(),
+                        purpose: "Nudges".to_string(),
+                        needs: vec![1, 5],
+                    },
                     ModuleUpdate::default(),
                 ],
                 options: vec![OptionUpdate::default()],
@@ -842,8 +913,14 @@ mod tests {
             assert_eq!(repair_quote(text, quote), expected, "{quote:?}");
         };
         check("I keep a spreadsheet", "I keep a spreadsheet");
-        check("i KEEP a spreadsheet and i check", "I keep a spreadsheet, and I check");
-        check("I check a spreadsheet weekly", "I keep a spreadsheet, and I check");
+        check(
+            "i KEEP a spreadsheet and i check",
+            "I keep a spreadsheet, and I check",
+        );
+        check(
+            "I check a spreadsheet weekly",
+            "I keep a spreadsheet, and I check",
+        );
         check("nothing like this at all", text);
         check("", text);
         check("every friday", "every Friday");
@@ -893,12 +970,20 @@ mod tests {
                 let Some(need) = discovery.need(id) else {
                     panic!("{id} vanished at step {step}");
                 };
-                assert!(need.evidence.starts_with(&old), "{id} lost evidence at step {step}");
+                assert!(
+                    need.evidence.starts_with(&old),
+                    "{id} lost evidence at step {step}"
+                );
             }
             for need in &discovery.needs {
                 assert!(!need.evidence.is_empty(), "{} has no evidence", need.id);
                 for evidence in &need.evidence {
-                    if let Evidence::Utterance { utterance_id, quote, .. } = evidence {
+                    if let Evidence::Utterance {
+                        utterance_id,
+                        quote,
+                        ..
+                    } = evidence
+                    {
                         let text = discovery
                             .utterance(*utterance_id)
                             .map(|utterance| utterance.text.clone())
@@ -918,36 +1003,59 @@ mod tests {
     fn an_update_before_any_utterance_is_refused() {
         let mut discovery = Discovery::default();
         let update = turn(vec![new_need("Anything", &[])]);
-        assert_eq!(discovery.apply(&update, at()), Err(NeedsError::NoUtterances));
+        assert_eq!(
+            discovery.apply(&update, at()),
+            Err(NeedsError::NoUtterances)
+        );
         assert!(discovery.needs.is_empty());
-        assert_eq!(discovery.apply(&TurnUpdate::default(), at()), Ok(MergeReport::default()));
+        assert_eq!(
+            discovery.apply(&TurnUpdate::default(), at()),
+            Ok(MergeReport::default())
+        );
     }
 
     #[test]
     fn modules_options_and_decisions_merge() {
         let mut discovery = discovery();
         let first = TurnUpdate {
-            needs: vec![new_need("Studios need to invoice on time", &[(1, "invoices late")])],
-            modules: vec![ModuleUpdate { name: "Reminders".to_string(), purpose: "Nudges".to_string(), needs: vec![1] }],
+            needs: vec![new_need(
+                "Studios need to invoice on time",
+                &[(1, "invoices late")],
+            )],
+            modules: vec![ModuleUpdate {
+                name: "Reminders".to_string(),
+                purpose: "Nudges".to_string(),
+                needs: vec![1],
+            }],
             options: vec![OptionUpdate {
                 summary: "Email reminders".to_string(),
                 pros: vec!["cheap".to_string()],
                 cons: vec![],
                 cost: None,
             }],
-            decisions: vec![DecisionUpdate { option: "Email first".to_string(), rationale: "Cheap".to_string() }],
+            decisions: vec![DecisionUpdate {
+                option: "Email first".to_string(),
+                rationale: "Cheap".to_string(),
+            }],
             reply: String::new(),
         };
         let second = TurnUpdate {
             needs: vec![],
-            modules: vec![ModuleUpdate { name: "reminders".to_string(), purpose: String::new(), needs: vec![1] }],
+            modules: vec![ModuleUpdate {
+                name: "reminders".to_string(),
+                purpose: String::new(),
+                needs: vec![1],
+            }],
             options: vec![OptionUpdate {
                 summary: "email reminders".to_string(),
                 pros: vec!["Cheap".to_string(), "fast to build".to_string()],
                 cons: vec!["often ignored".to_string()],
                 cost: Some("two days".to_string()),
             }],
-            decisions: vec![DecisionUpdate { option: "Email first".to_string(), rationale: "Cheap".to_string() }],
+            decisions: vec![DecisionUpdate {
+                option: "Email first".to_string(),
+                rationale: "Cheap".to_string(),
+            }],
             reply: String::new(),
         };
         assert!(discovery.apply(&first, at()).is_ok());

@@ -33,7 +33,9 @@ pub use update::{
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum NeedsError {
     /// An utterance id was added twice.
-    #[error("utterance u{0} was already added; add each utterance once (the store's row id is unique)")]
+    #[error(
+        "utterance u{0} was already added; add each utterance once (the store's row id is unique)"
+    )]
     DuplicateUtterance(i64),
     /// A sketch id was added twice.
     #[error("sketch s{0} was already added; add each sketch once (the store's row id is unique)")]
@@ -51,7 +53,9 @@ pub enum NeedsError {
         end_ms: u64,
     },
     /// A need number that the discovery does not hold.
-    #[error("need N{0} does not exist; use a number listed in the current state, or create the need first")]
+    #[error(
+        "need N{0} does not exist; use a number listed in the current state, or create the need first"
+    )]
     UnknownNeed(u32),
     /// A sketch id that the discovery does not hold.
     #[error("sketch s{0} is not in this discovery; add it with Discovery::add_sketch first")]

@@ -90,7 +90,11 @@ pub fn need_slots_prompt(
         .need(need_id)
         .ok_or(NeedsError::UnknownNeed(need_id.0))?;
     let mut user = material(discovery, new_utterance_ids);
-    user.push_str(&format!("\nNeed {}: {}\n", need.id, clip(&need.statement, MAX_LINE_CHARS)));
+    user.push_str(&format!(
+        "\nNeed {}: {}\n",
+        need.id,
+        clip(&need.statement, MAX_LINE_CHARS)
+    ));
     for slot in Slot::ALL {
         if let Some(value) = slot.value(need) {
             user.push_str(&format!(
@@ -119,7 +123,10 @@ fn material(discovery: &Discovery, new_utterance_ids: &[UtteranceId]) -> String 
     if !idea.title.trim().is_empty() || !idea.summary.trim().is_empty() {
         text.push_str(&format!(
             "Idea: {}\n",
-            clip(&format!("{}. {}", idea.title.trim(), idea.summary.trim()), MAX_LINE_CHARS)
+            clip(
+                &format!("{}. {}", idea.title.trim(), idea.summary.trim()),
+                MAX_LINE_CHARS
+            )
         ));
     }
     text.push_str("Transcript:\n");
@@ -144,7 +151,11 @@ fn material(discovery: &Discovery, new_utterance_ids: &[UtteranceId]) -> String 
         .collect();
     text.push_str(&format!(
         "New lines: {}\n",
-        if new.is_empty() { "none".to_string() } else { new.join(", ") }
+        if new.is_empty() {
+            "none".to_string()
+        } else {
+            new.join(", ")
+        }
     ));
     let sketches = &discovery.sketches;
     if !sketches.is_empty() {
@@ -160,7 +171,11 @@ fn material(discovery: &Discovery, new_utterance_ids: &[UtteranceId]) -> String 
             if !sketch.labels.is_empty() {
                 line.push_str(&format!(" Labels: {}.", sketch.labels.join(", ")));
             }
-            text.push_str(&format!("[s{}] {}\n", sketch.id.0, clip(&line, MAX_LINE_CHARS)));
+            text.push_str(&format!(
+                "[s{}] {}\n",
+                sketch.id.0,
+                clip(&line, MAX_LINE_CHARS)
+            ));
         }
     }
     text
@@ -173,7 +188,8 @@ fn shown_utterances(discovery: &Discovery, new_utterance_ids: &[UtteranceId]) ->
     let mut shown: Vec<usize> = (0..utterances.len())
         .filter(|index| new_utterance_ids.contains(&utterances[*index].id))
         .collect();
-    shown.drain(..shown.len().saturating_sub(MAX_TRANSCRIPT_LINES));
+    let excess = shown.len().saturating_sub(MAX_TRANSCRIPT_LINES);
+    let mut shown = shown.split_off(excess);
     for index in (0..utterances.len()).rev() {
         if shown.len() >= MAX_TRANSCRIPT_LINES {
             break;
@@ -266,19 +282,31 @@ mod tests {
             }],
             ..Default::default()
         };
-        assert!(discovery.apply(&update, chrono::DateTime::UNIX_EPOCH).is_ok());
+        assert!(
+            discovery
+                .apply(&update, chrono::DateTime::<chrono::Utc>::default())
+                .is_ok()
+        );
         let question = discovery.next_question();
         let prompt = turn_prompt(&discovery, &[UtteranceId(3)], &question);
         let check = |fragment: &str| {
-            assert!(prompt.user.contains(fragment), "{fragment:?} not in\n{}", prompt.user);
+            assert!(
+                prompt.user.contains(fragment),
+                "{fragment:?} not in\n{}",
+                prompt.user
+            );
         };
         check("Idea: Invoice nudge. Reminders so freelancers invoice on time.\n");
         check("[u1 00:00–00:06] line 1\n");
         check("[u2 00:07–00:13] line 2 words\n");
         check("New lines: u3\n");
         check("[s3] A calendar with red deadline dots. Labels: due.\n");
-        check("N1: Freelancers need deadline reminders | actor: freelancers | missing: pain, workaround, frequency, desired_outcome, success_metric\n");
-        check("Suggested question: About \"Freelancers need deadline reminders\": What hurts most about it today?\n");
+        check(
+            "N1: Freelancers need deadline reminders | actor: freelancers | missing: pain, workaround, frequency, desired_outcome, success_metric\n",
+        );
+        check(
+            "Suggested question: About \"Freelancers need deadline reminders\": What hurts most about it today?\n",
+        );
         assert!(prompt.system.contains("null for a new need"));
     }
 
@@ -288,7 +316,11 @@ mod tests {
         let old_and_new = [UtteranceId(2), UtteranceId(200)];
         let question = discovery.next_question();
         let prompt = turn_prompt(&discovery, &old_and_new, &question);
-        let lines = prompt.user.lines().filter(|line| line.starts_with("[u")).count();
+        let lines = prompt
+            .user
+            .lines()
+            .filter(|line| line.starts_with("[u"))
+            .count();
         assert_eq!(lines, MAX_TRANSCRIPT_LINES);
         assert!(prompt.user.contains("[u2 "), "a new line is always shown");
         assert!(prompt.user.contains("[u200 "));
@@ -310,13 +342,21 @@ mod tests {
             }],
             ..Default::default()
         };
-        assert!(discovery.apply(&update, chrono::DateTime::UNIX_EPOCH).is_ok());
+        assert!(
+            discovery
+                .apply(&update, chrono::DateTime::<chrono::Utc>::default())
+                .is_ok()
+        );
         let slots = [Slot::Frequency, Slot::Actor];
         let prompt = need_slots_prompt(&discovery, NeedId(1), &slots, &[UtteranceId(2)]);
         let Ok(prompt) = prompt else {
             panic!("{prompt:?}");
         };
-        assert!(prompt.user.contains("Need N1: Freelancers need deadline reminders\n"));
+        assert!(
+            prompt
+                .user
+                .contains("Need N1: Freelancers need deadline reminders\n")
+        );
         assert!(prompt.user.contains("Known pain: late fees\n"));
         assert!(prompt.user.contains("Fill: actor, frequency\n"));
         assert_eq!(

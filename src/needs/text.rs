@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 
 /// Words too common to tell two need statements apart.
 const STOP_WORDS: &[&str] = &[
-    "a", "an", "the", "to", "of", "and", "or", "for", "in", "on", "at", "with", "is", "are",
-    "be", "it", "its", "they", "them", "their", "that", "this", "these", "those", "need",
-    "needs", "want", "wants", "i", "we", "you", "my", "our", "your", "so", "can", "could",
-    "would", "should", "some", "way", "when", "from", "by", "as",
+    "a", "an", "the", "to", "of", "and", "or", "for", "in", "on", "at", "with", "is", "are", "be",
+    "it", "its", "they", "them", "their", "that", "this", "these", "those", "need", "needs",
+    "want", "wants", "i", "we", "you", "my", "our", "your", "so", "can", "could", "would",
+    "should", "some", "way", "when", "from", "by", "as",
 ];
 
 /// The most words a topic (a need named in a question) carries.
@@ -37,7 +37,10 @@ pub(crate) fn word_spans(text: &str) -> Vec<(usize, usize, String)> {
     let mut spans = Vec::new();
     let mut start: Option<usize> = None;
     let is_word = |c: char| c.is_alphanumeric() || c == '\'';
-    for (index, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+    for (index, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
         match (start, is_word(c)) {
             (None, true) => start = Some(index),
             (Some(from), false) => {
@@ -135,7 +138,12 @@ mod tests {
             1.0,
             1.1,
         );
-        check("Track invoice deadlines", "Share sketches with the team", 0.0, 0.01);
+        check(
+            "Track invoice deadlines",
+            "Share sketches with the team",
+            0.0,
+            0.01,
+        );
         check("", "anything", 0.0, 0.01);
     }
 
@@ -143,7 +151,10 @@ mod tests {
     fn time_and_topic_cases() {
         assert_eq!(mm_ss(41_900), "00:41");
         assert_eq!(mm_ss(3_725_000), "62:05");
-        assert_eq!(topic("Freelancers miss invoice deadlines every single month"), "Freelancers miss invoice deadlines every single…");
+        assert_eq!(
+            topic("Freelancers miss invoice deadlines every single month"),
+            "Freelancers miss invoice deadlines every single…"
+        );
         assert_eq!(clip("a  b\nc", 10), "a b c");
         assert_eq!(clip("abcdef", 4), "abc…");
     }

@@ -547,10 +547,16 @@ mod tests {
         };
         check("turn_update", turn_update_schema());
         check("turn_update_for", turn_update_schema_for(&discovery));
-        check("turn_update_for_empty", turn_update_schema_for(&Discovery::default()));
+        check(
+            "turn_update_for_empty",
+            turn_update_schema_for(&Discovery::default()),
+        );
         check("need_list", need_list_schema(&discovery));
         check("need_slots_all", need_slots_schema(&discovery, &Slot::ALL));
-        check("need_slots_some", need_slots_schema(&discovery, &[Slot::Frequency]));
+        check(
+            "need_slots_some",
+            need_slots_schema(&discovery, &[Slot::Frequency]),
+        );
         check("need_slots_none", need_slots_schema(&discovery, &[]));
     }
 
@@ -560,17 +566,34 @@ mod tests {
             let mut found = Vec::new();
             subset_violations(&schema, "x", &mut found);
             assert!(
-                found.iter().any(|problem| problem.contains(expected_fragment)),
+                found
+                    .iter()
+                    .any(|problem| problem.contains(expected_fragment)),
                 "{schema}: {found:?}"
             );
         };
         check(json!({ "type": "string" }), "maxLength");
         check(json!({ "type": "number" }), "outside the subset");
-        check(json!({ "type": "string", "maxLength": 5, "pattern": "a" }), "pattern");
-        check(json!({ "type": "array", "items": { "type": "integer", "minimum": 0, "maximum": 1 } }), "maxItems");
-        check(json!({ "type": "object", "properties": { "a": { "type": "string", "maxLength": 1 } }, "required": [], "additionalProperties": false }), "required");
-        check(json!({ "type": "object", "properties": {}, "required": [] }), "additionalProperties");
-        check(json!({ "type": ["string", "integer"], "maxLength": 1 }), "[T, \"null\"]");
+        check(
+            json!({ "type": "string", "maxLength": 5, "pattern": "a" }),
+            "pattern",
+        );
+        check(
+            json!({ "type": "array", "items": { "type": "integer", "minimum": 0, "maximum": 1 } }),
+            "maxItems",
+        );
+        check(
+            json!({ "type": "object", "properties": { "a": { "type": "string", "maxLength": 1 } }, "required": [], "additionalProperties": false }),
+            "required",
+        );
+        check(
+            json!({ "type": "object", "properties": {}, "required": [] }),
+            "additionalProperties",
+        );
+        check(
+            json!({ "type": ["string", "integer"], "maxLength": 1 }),
+            "[T, \"null\"]",
+        );
     }
 
     #[test]
@@ -581,9 +604,15 @@ mod tests {
         assert_eq!(evidence["properties"]["utterance"]["minimum"], json!(4));
         assert_eq!(evidence["properties"]["utterance"]["maximum"], json!(9));
         let order = &schema["required"];
-        assert_eq!(order, &json!(["needs", "modules", "options", "decisions", "reply"]));
+        assert_eq!(
+            order,
+            &json!(["needs", "modules", "options", "decisions", "reply"])
+        );
         let slots = need_slots_schema(&discovery, &[Slot::SuccessMetric, Slot::Actor]);
-        assert_eq!(slots["required"], json!(["actor", "success_metric", "utterance", "quote"]));
+        assert_eq!(
+            slots["required"],
+            json!(["actor", "success_metric", "utterance", "quote"])
+        );
     }
 
     #[test]
