@@ -117,14 +117,13 @@ impl Store {
 
     /// Runs `PRAGMA integrity_check` and returns its lines; `["ok"]` for a sound file.
     pub fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
-        let run = || -> Result<Vec<String>, StoreError> {
-            let mut statement = self.conn.prepare("PRAGMA integrity_check")?;
+        self.read(|conn| {
+            let mut statement = conn.prepare("PRAGMA integrity_check")?;
             let lines = statement
                 .query_map([], |row| row.get::<_, String>(0))?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(lines)
-        };
-        run().map_err(|err| self.classify(err))
+        })
     }
 
     fn classify(&self, err: StoreError) -> StoreError {
@@ -136,14 +135,7 @@ impl Store {
         &mut self,
         body: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let path = self.path.clone();
-        let run = |conn: &mut Connection| -> Result<T, StoreError> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = body(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        };
-        run(&mut self.conn).map_err(|err| err.classify(&path))
+        write_in(&mut self.conn, body).map_err(|err| err.classify(&self.path))
     }
 
     /// Runs `body` in one deferred (read) transaction, so it sees one consistent snapshot.
@@ -151,13 +143,7 @@ impl Store {
         &self,
         body: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let run = || -> Result<T, StoreError> {
-            let tx = self.conn.unchecked_transaction()?;
-            let value = body(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        };
-        run().map_err(|err| self.classify(err))
+        read_in(&self.conn, body).map_err(|err| self.classify(err))
     }
 
     // ------------------------------------------------------------------ writes
@@ -573,6 +559,28 @@ impl Store {
 }
 
 // ---------------------------------------------------------------------- helpers
+
+/// Runs `body` in one immediate transaction on `conn` and commits it.
+fn write_in<T>(
+    conn: &mut Connection,
+    body: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let value = body(&tx)?;
+    tx.commit()?;
+    Ok(value)
+}
+
+/// Runs `body` in one deferred transaction on `conn`.
+fn read_in<T>(
+    conn: &Connection,
+    body: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    let value = body(&tx)?;
+    tx.commit()?;
+    Ok(value)
+}
 
 /// Fails with `NoSuchSession` unless the session exists.
 fn require_session(conn: &Connection, session: SessionId) -> Result<(), StoreError> {
