@@ -274,8 +274,10 @@ fn random(shape: &[usize]) -> QTensor {
     let tensor = Tensor::randn(0f32, 0.2, shape, &Device::Cpu).expect("randn");
     // Wide matrices go through a quantised type so requantisation runs too.
     let dtype = match shape {
-        [_, columns] if columns % 32 == 0 && shape[0] == TINY_INTERMEDIATE => GgmlDType::Q4_1,
-        [_, columns] if columns % 32 == 0 => GgmlDType::Q8_0,
+        [_, columns] if columns.is_multiple_of(32) && shape[0] == TINY_INTERMEDIATE => {
+            GgmlDType::Q4_1
+        }
+        [_, columns] if columns.is_multiple_of(32) => GgmlDType::Q8_0,
         _ => GgmlDType::F32,
     };
     QTensor::quantize(&tensor, dtype).expect("quantize")

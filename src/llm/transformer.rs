@@ -137,7 +137,9 @@ impl Config {
             vocab_size,
         };
         if config.num_key_value_heads == 0
-            || config.num_attention_heads % config.num_key_value_heads != 0
+            || !config
+                .num_attention_heads
+                .is_multiple_of(config.num_key_value_heads)
         {
             candle_core::bail!(
                 "{} query heads cannot share {} key/value heads",
@@ -193,7 +195,7 @@ impl<R: Read + Seek> TensorSource<'_, R> {
         if self.options.requantize_slow_types
             && self.device.is_cpu()
             && slow
-            && row_len % Q8_0_BLOCK_ELEMENTS == 0
+            && row_len.is_multiple_of(Q8_0_BLOCK_ELEMENTS)
         {
             let dense = tensor.dequantize(self.device)?;
             return QTensor::quantize(&dense, GgmlDType::Q8_0);
