@@ -152,7 +152,7 @@ impl Discovery {
         };
         let chosen = candidates
             .iter()
-            .find(|candidate| !was_previous(*candidate))
+            .find(|candidate| !was_previous(candidate))
             .unwrap_or(&candidates[0]);
         let (need_id, slot) = *chosen;
         let statement = self

@@ -297,10 +297,8 @@ impl Discovery {
         let Some(need) = self.need_mut(id) else {
             return;
         };
-        if overwrite_statement {
-            if let Some(statement) = non_empty(update.statement.as_deref()) {
-                need.statement = squash(statement);
-            }
+        if overwrite_statement && let Some(statement) = non_empty(update.statement.as_deref()) {
+            need.statement = squash(statement);
         }
         overwrite(&mut need.actor, update.actor.as_deref());
         overwrite(&mut need.context, update.context.as_deref());
@@ -525,8 +523,8 @@ pub(crate) fn repair_quote(text: &str, quote: &str) -> String {
     let mut best: Option<(i64, usize, usize, usize)> = None;
     for first in 0..spans.len() {
         let mut hits = 0usize;
-        for last in first..spans.len() {
-            if wanted.contains(&normalise_word(&spans[last].2)) {
+        for (last, span) in spans.iter().enumerate().skip(first) {
+            if wanted.contains(&normalise_word(&span.2)) {
                 hits += 1;
             }
             let score = 3 * hits as i64 - (last - first + 1) as i64;
