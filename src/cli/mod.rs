@@ -3,10 +3,13 @@
 //! This is the only library module that uses `anyhow`: every command turns the typed
 //! errors of the modules below into a message for a person and an exit code.
 
+mod capture;
 mod devices;
 mod doctor;
+mod export;
 mod look;
 mod models;
+mod needs;
 mod transcribe;
 
 use std::path::PathBuf;
@@ -74,6 +77,14 @@ pub enum Command {
     Transcribe(transcribe::TranscribeArgs),
     /// Measure and describe sketches: image files, or the sharpest second of camera.
     Look(look::LookArgs),
+    /// One turn of need capture from text, audio or sketches: stores it, prints the
+    /// needs and the next question.
+    Capture(capture::CaptureArgs),
+    /// List, show and search captured needs.
+    #[command(subcommand)]
+    Needs(needs::NeedsCommand),
+    /// Write a session's brief (Markdown) or everything stored (JSON).
+    Export(export::ExportArgs),
 }
 
 fn parse_preset(text: &str) -> Result<Preset, String> {
@@ -124,6 +135,9 @@ pub fn run() -> ExitCode {
         Command::Doctor(args) => doctor::run(&cli, args),
         Command::Transcribe(args) => transcribe::run(&cli, args),
         Command::Look(args) => look::run(&cli, args),
+        Command::Capture(args) => capture::run(&cli, args),
+        Command::Needs(command) => needs::run(&cli, command),
+        Command::Export(args) => export::run(&cli, args),
     };
     match result {
         Ok(code) => code,

@@ -198,6 +198,13 @@ fn sketches(discovery: &Discovery) -> String {
             .as_deref()
             .map(squash)
             .filter(|description| !description.is_empty())
+            .map(|description| {
+                if description.ends_with(['.', '!', '?']) {
+                    description
+                } else {
+                    format!("{description}.")
+                }
+            })
             .unwrap_or_else(|| "_not described_".to_string());
         let labels = if sketch.labels.is_empty() {
             String::new()

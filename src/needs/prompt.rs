@@ -45,11 +45,20 @@ Rules:
 /// Instructions for the split alternative's first step.
 const NEED_LIST_SYSTEM: &str = "You take notes for a product interviewer. List the needs the person expressed in the new transcript lines.
 For each need: \"statement\" is who needs what, in one short sentence; \"utterance\" is the id number in the brackets ([u12 ...] is 12); \"quote\" is their exact words.
-If a need is already listed under Needs, repeat its statement word for word. If there is no need, give an empty list.";
+If a need is already listed under Needs, repeat its statement word for word. If there is no need, give an empty list.
+Example. Transcript:
+[u1 00:00-00:04] Dog owners forget when to give their pets medicine.
+[u2 00:04-00:09] Right now they write it on a calendar on the fridge.
+Answer: {\"needs\":[{\"statement\":\"Dog owners need to remember their pets' medicine\",\"utterance\":1,\"quote\":\"Dog owners forget when to give their pets medicine\"}]}";
 
 /// Instructions for the split alternative's second step.
 const NEED_SLOTS_SYSTEM: &str = "You take notes for a product interviewer. Fill in what the person said about one need, in a few of their words.
-Use null for anything they did not say. \"utterance\" is the id number in the brackets of the line you used ([u12 ...] is 12); \"quote\" is their exact words there.";
+Use null for anything they did not say. \"utterance\" is the id number in the brackets of the line you used ([u12 ...] is 12); \"quote\" is their exact words there.
+Example. Transcript:
+[u1 00:00-00:04] Dog owners forget when to give their pets medicine.
+[u2 00:04-00:09] Right now they write it on a calendar on the fridge.
+Need N1: Dog owners need to remember their pets' medicine
+Answer: {\"actor\":\"dog owners\",\"pain\":\"they forget the medicine\",\"workaround\":\"a calendar on the fridge\",\"frequency\":null,\"desired_outcome\":null,\"success_metric\":null,\"utterance\":2,\"quote\":\"they write it on a calendar on the fridge\"}";
 
 /// The all-in-one turn prompt for the utterances just added.
 pub fn turn_prompt(

@@ -200,7 +200,49 @@ pub struct NeedSlots {
     pub quote: Option<String>,
 }
 
+/// Share of a slot value's content words that must occur in what was said for the value
+/// to count as heard.
+const MIN_GROUNDED_SHARE: f64 = 0.6;
+
 impl NeedSlots {
+    /// Keeps only slot values the person actually said: a value whose content words are
+    /// mostly absent from `said` is the model's invention (small models copy their
+    /// prompt's example or fill every slot with one phrase), and a value repeating an
+    /// earlier slot's says nothing new. Dropped values become `None`.
+    pub fn grounded(mut self, said: &str) -> Self {
+        let said_words = super::text::content_words(said);
+        let mut kept: Vec<String> = Vec::new();
+        let slots = [
+            &mut self.actor,
+            &mut self.pain,
+            &mut self.workaround,
+            &mut self.frequency,
+            &mut self.desired_outcome,
+            &mut self.success_metric,
+        ];
+        for value in slots {
+            let Some(text) = value.as_deref() else {
+                continue;
+            };
+            let words = super::text::content_words(text);
+            let n_heard = words
+                .iter()
+                .filter(|word| said_words.contains(*word))
+                .count();
+            let is_heard =
+                !words.is_empty() && n_heard as f64 >= MIN_GROUNDED_SHARE * words.len() as f64;
+            let normalised = super::text::squash(text)
+                .trim_end_matches([',', '.', ';'])
+                .to_lowercase();
+            if is_heard && !kept.contains(&normalised) {
+                kept.push(normalised);
+            } else {
+                *value = None;
+            }
+        }
+        self
+    }
+
     /// The slots as an update of need `need_number`.
     pub fn into_need_update(self, need_number: u32) -> NeedUpdate {
         let evidence = match (self.utterance, self.quote) {
@@ -405,6 +447,92 @@ pub fn need_slots_schema(discovery: &Discovery, slots: &[Slot]) -> Value {
     ));
     properties.push(("quote", nullable_string(MAX_SENTENCE_CHARS)));
     object(properties)
+}
+
+#[cfg(test)]
+mod grounding_tests {
+    use super::NeedSlots;
+
+    const SAID: &str = "Small bakeries throw away a lot of bread every evening. The owner guesses each morning how much to bake. She writes the numbers in a notebook.";
+
+    fn check(slots: [Option<&str>; 6], expected: [Option<&str>; 6]) {
+        let [
+            actor,
+            pain,
+            workaround,
+            frequency,
+            desired_outcome,
+            success_metric,
+        ] = slots.map(|value| value.map(str::to_string));
+        let grounded = NeedSlots {
+            actor,
+            pain,
+            workaround,
+            frequency,
+            desired_outcome,
+            success_metric,
+            utterance: None,
+            quote: None,
+        }
+        .grounded(SAID);
+        let got = [
+            grounded.actor,
+            grounded.pain,
+            grounded.workaround,
+            grounded.frequency,
+            grounded.desired_outcome,
+            grounded.success_metric,
+        ];
+        assert_eq!(
+            got,
+            expected.map(|value| value.map(str::to_string)),
+            "{slots:?}"
+        );
+    }
+
+    #[test]
+    fn only_heard_and_new_slot_values_are_kept() {
+        check(
+            [
+                Some("small bakeries"),
+                Some("throw away bread"),
+                Some("a notebook"),
+                Some("every evening"),
+                None,
+                None,
+            ],
+            [
+                Some("small bakeries"),
+                Some("throw away bread"),
+                Some("a notebook"),
+                Some("every evening"),
+                None,
+                None,
+            ],
+        );
+        // Copied from the prompt's example: nothing of it was said.
+        check(
+            [
+                Some("dog owners"),
+                Some("they forget the medicine"),
+                None,
+                None,
+                None,
+                None,
+            ],
+            [None, None, None, None, None, None],
+        );
+        // One phrase in every slot: only its first use stands.
+        check(
+            [Some("The owner,"); 6],
+            [Some("The owner,"), None, None, None, None, None],
+        );
+        // Empty or stop-word-only values say nothing.
+        check(
+            [Some(""), Some("they"), None, None, None, Some("the")],
+            [None, None, None, None, None, None],
+        );
+    }
 }
 
 #[cfg(test)]

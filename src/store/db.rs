@@ -32,6 +32,7 @@ use crate::needs::model::{
     Decision, DesignOption, Evidence, Idea, Module, Need, NeedId, NeedStatus, Severity, Sketch,
     SketchId, Utterance, UtteranceId,
 };
+use crate::needs::{AskedQuestion, Slot};
 
 /// How long a write waits for another connection's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -422,6 +423,63 @@ impl Store {
     }
 
     // ------------------------------------------------------------------ reads
+
+    /// Records a question the interviewer asked in `session`.
+    pub fn add_asked_question(
+        &mut self,
+        session: SessionId,
+        asked: &AskedQuestion,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let slot = asked.slot.map(|slot| slot.field_name().to_string());
+        self.write(|tx| {
+            require_session(tx, session)?;
+            tx.execute(
+                "INSERT INTO asked_questions (session_id, question, need_number, slot, asked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    session.0,
+                    asked.question,
+                    asked.need_id.map(|id| id.0),
+                    slot,
+                    time_text(at)
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The interviewer's questions in `session`, oldest first.
+    pub fn asked_questions(&self, session: SessionId) -> Result<Vec<AskedQuestion>, StoreError> {
+        self.read(|conn| {
+            let mut statement = conn.prepare(
+                "SELECT question, need_number, slot FROM asked_questions
+                 WHERE session_id = ?1 ORDER BY id",
+            )?;
+            let rows = statement
+                .query_map([session.0], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, Option<u32>>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows
+                .into_iter()
+                .map(|(question, need_number, slot)| AskedQuestion {
+                    question,
+                    need_id: need_number.map(NeedId),
+                    slot: slot.and_then(|name| {
+                        Slot::ALL
+                            .iter()
+                            .copied()
+                            .find(|slot| slot.field_name() == name)
+                    }),
+                })
+                .collect())
+        })
+    }
 
     /// Reads a whole session back.
     pub fn load_session(&self, session: SessionId) -> Result<SessionRecord, StoreError> {

@@ -172,6 +172,19 @@ pub const MIGRATIONS: &[&str] = &[
                 new.desired_outcome, new.success_metric);
     END;
     "#,
+    // Version 2: the interviewer's questions, so that a later turn never repeats the
+    // last one.
+    r#"
+    CREATE TABLE asked_questions (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        question TEXT NOT NULL,
+        need_number INTEGER,
+        slot TEXT,
+        asked_at TEXT NOT NULL
+    );
+    CREATE INDEX asked_questions_by_session ON asked_questions(session_id, id);
+    "#,
 ];
 
 /// The schema version this build writes: the number of migration steps.
