@@ -16,3 +16,4 @@ pub mod store;
 pub mod stt;
 pub mod vad;
 pub mod vision;
+mod worker;

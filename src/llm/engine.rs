@@ -17,9 +17,7 @@
 //! matmuls on rayon (`RAYON_NUM_THREADS`); on a 2-core machine set both to the core count
 //! before starting, as the bench does, so the pools do not fight.
 
-use std::any::Any;
 use std::fs::File;
-use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -36,6 +34,7 @@ use super::constrain::TokenConstraint;
 use super::tokenizer::LlmTokenizer;
 use super::transformer::{Architecture, Config, LoadOptions, QuantizedDecoder};
 use crate::models::ResolvedModel;
+use crate::worker::catch_panic;
 
 /// How many positions the KV cache may hold unless the options say otherwise.
 pub const DEFAULT_MAX_CONTEXT_TOKENS: usize = 4096;
@@ -401,13 +400,12 @@ impl LlmEngine {
         for job in jobs {
             match job {
                 Job::Generate { request, reply } => {
-                    let result = catch_panic(AssertUnwindSafe(|| self.generate(request)))
-                        .unwrap_or_else(|message| {
-                            self.reset_cache();
-                            Err(LlmError::Inference(format!(
-                                "generation failed unexpectedly: {message}"
-                            )))
-                        });
+                    let result = catch_panic(|| self.generate(request)).unwrap_or_else(|message| {
+                        self.reset_cache();
+                        Err(LlmError::Inference(format!(
+                            "generation failed unexpectedly: {message}"
+                        )))
+                    });
                     let _ = reply.send(result);
                 }
                 Job::ResetCache => self.reset_cache(),
@@ -689,20 +687,6 @@ impl LlmHandle {
         self.jobs
             .send(Job::ResetCache)
             .map_err(|_| LlmError::WorkerGone)
-    }
-}
-
-fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panic_message(&*payload))
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&str>() {
-        (*message).to_string()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "unknown panic".to_string()
     }
 }
 

@@ -11,8 +11,6 @@
 //! `Clone` [`Embedder`] whose requests carry their own reply channel, the same shape as the
 //! Whisper and vision workers.
 
-use std::any::Any;
-use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -24,6 +22,7 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 use super::StoreError;
 use crate::models::ResolvedModel;
 use crate::needs::model::Need;
+use crate::worker::catch_panic;
 
 /// The longest input, in tokens, `[CLS]` and `[SEP]` included; longer text is cut. This is
 /// sentence-transformers' `max_seq_length` for all-MiniLM-L6-v2 (the model was trained on
@@ -209,21 +208,6 @@ fn serve(model: EmbedModel, requests: Receiver<Request>) {
             )))
         });
         let _ = request.reply.send(result);
-    }
-}
-
-/// Runs `body`, turning a panic inside candle or the tokenizer into an error message.
-fn catch_panic<T>(body: impl FnOnce() -> T) -> Result<T, String> {
-    panic::catch_unwind(AssertUnwindSafe(body)).map_err(|payload| panic_message(&*payload))
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "a panic without a message".to_string()
     }
 }
 

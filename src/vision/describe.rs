@@ -16,9 +16,7 @@
 //! greedily until `<|endoftext|>`, `<END>` or the token budget. Every loop is bounded by
 //! that budget, and a worker that has stopped answers [`VisionError::WorkerGone`].
 
-use std::any::Any;
 use std::borrow::Cow;
-use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -33,6 +31,7 @@ use tokenizers::Tokenizer;
 
 use super::VisionError;
 use crate::models::ResolvedModel;
+use crate::worker::catch_panic;
 
 /// Side of the square picture moondream2's vision encoder takes, in pixels.
 pub const MOONDREAM_IMAGE_SIZE_PX: u32 = 378;
@@ -591,21 +590,6 @@ fn serve(mut model: MoondreamModel, requests: Receiver<Request>) {
                 )))
             });
         let _ = request.reply.send(result);
-    }
-}
-
-/// Runs `work`, turning a panic into its message.
-fn catch_panic<T>(work: impl FnOnce() -> T) -> Result<T, String> {
-    panic::catch_unwind(AssertUnwindSafe(work)).map_err(|payload| panic_message(&*payload))
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&str>() {
-        (*message).to_string()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "a panic without a message".into()
     }
 }
 
