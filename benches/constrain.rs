@@ -5,12 +5,12 @@
 //!
 //! Run with `make bench` (needs `make test-models` for the vocabulary).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use candle_core::quantized::gguf_file;
 use criterion::{Criterion, criterion_group, criterion_main};
+use ideadesk::llm::LlmTokenizer;
 use ideadesk::llm::constrain::{JsonConstraint, TokenConstraint, TokenVocab};
 use ideadesk::llm::schema::Schema;
 
@@ -40,7 +40,7 @@ const SCHEMA: &str = r#"{
 /// Budget for the benchmarked documents.
 const MAX_DOCUMENT_BYTES: usize = 2048;
 
-/// The SmolLM2 vocabulary as bytes, from the test model's GGUF metadata.
+/// The SmolLM2 vocabulary as bytes, through the engine's own GGUF-metadata tokenizer.
 fn smollm2_vocab() -> TokenVocab {
     let path = std::env::var_os("IDEADESK_TEST_MODELS")
         .map(PathBuf::from)
@@ -49,42 +49,8 @@ fn smollm2_vocab() -> TokenVocab {
     let mut file = std::fs::File::open(&path)
         .unwrap_or_else(|_| panic!("{} is missing: run `make test-models`", path.display()));
     let content = gguf_file::Content::read(&mut file).expect("reading the GGUF header");
-    let strings = content.metadata["tokenizer.ggml.tokens"]
-        .to_vec()
-        .expect("a token list");
-    let types = content.metadata["tokenizer.ggml.token_type"]
-        .to_vec()
-        .expect("a token type list");
-    let eos = content.metadata["tokenizer.ggml.eos_token_id"]
-        .to_u32()
-        .expect("an eos id");
-    // GPT-2's byte-to-character map, inverted.
-    let mut char_to_byte = HashMap::new();
-    let mut shifted = 0u32;
-    for byte in 0..=255u8 {
-        let character = if matches!(byte, 33..=126 | 161..=172 | 174..=255) {
-            char::from(byte)
-        } else {
-            shifted += 1;
-            char::from_u32(255 + shifted).expect("a valid char")
-        };
-        char_to_byte.insert(character, byte);
-    }
-    let tokens = strings
-        .iter()
-        .zip(types)
-        .map(|(token, kind)| {
-            if kind.to_i32().ok() != Some(1) {
-                return Vec::new();
-            }
-            let text = token.to_string().expect("a token string");
-            text.chars()
-                .map(|character| char_to_byte.get(&character).copied())
-                .collect::<Option<Vec<u8>>>()
-                .unwrap_or_default()
-        })
-        .collect();
-    TokenVocab::new(tokens, &[eos])
+    let tokenizer = LlmTokenizer::from_gguf(&content).expect("the tokenizer from GGUF metadata");
+    TokenVocab::new(tokenizer.token_bytes(), tokenizer.end_token_ids())
 }
 
 fn masking(c: &mut Criterion) {

@@ -1369,8 +1369,8 @@ mod tests {
         (Arc::new(TokenVocab::new(tokens, &[end])), end)
     }
 
-    /// The real SmolLM2 vocabulary, read from the test model's GGUF metadata, with the
-    /// byte-level BPE token strings turned back into bytes.
+    /// The real SmolLM2 vocabulary as the engine sees it: the tokenizer built from the
+    /// test model's GGUF metadata, with each token's bytes.
     fn smollm2_vocab() -> (Arc<TokenVocab>, u32) {
         use candle_core::quantized::gguf_file;
         let dir = std::env::var_os("IDEADESK_TEST_MODELS")
@@ -1384,51 +1384,11 @@ mod tests {
         );
         let mut file = std::fs::File::open(&path).expect("opening the GGUF");
         let content = gguf_file::Content::read(&mut file).expect("reading the GGUF header");
-        let metadata = |key: &str| {
-            content
-                .metadata
-                .get(key)
-                .unwrap_or_else(|| panic!("the GGUF lacks {key}"))
-        };
-        let strings = metadata("tokenizer.ggml.tokens")
-            .to_vec()
-            .expect("a token list");
-        let types = metadata("tokenizer.ggml.token_type")
-            .to_vec()
-            .expect("a token type list");
-        let eos = metadata("tokenizer.ggml.eos_token_id")
-            .to_u32()
-            .expect("an eos id");
-        // GPT-2's byte-to-character map, inverted.
-        let mut char_to_byte = std::collections::HashMap::new();
-        let mut shifted = 0u32;
-        for byte in 0..=255u8 {
-            let printable = matches!(byte, 33..=126 | 161..=172 | 174..=255);
-            let character = if printable {
-                char::from(byte)
-            } else {
-                shifted += 1;
-                char::from_u32(255 + shifted).expect("a valid char")
-            };
-            char_to_byte.insert(character, byte);
-        }
-        let tokens: Vec<Vec<u8>> = strings
-            .iter()
-            .zip(types)
-            .map(|(token, kind)| {
-                let text = token.to_string().expect("a token string");
-                let normal = kind.to_i32().map(|kind| kind == 1).unwrap_or(false);
-                if !normal {
-                    return Vec::new();
-                }
-                text.chars()
-                    .map(|character| char_to_byte.get(&character).copied())
-                    .collect::<Option<Vec<u8>>>()
-                    .unwrap_or_default()
-            })
-            .collect();
+        let tokenizer = crate::llm::LlmTokenizer::from_gguf(&content).expect("the tokenizer");
+        let tokens = tokenizer.token_bytes();
         assert_eq!(tokens.len(), 49_152, "SmolLM2 has 49,152 tokens");
-        (Arc::new(TokenVocab::new(tokens, &[eos])), eos)
+        let end = *tokenizer.end_token_ids().first().expect("an end token");
+        (Arc::new(TokenVocab::new(tokens, &[end])), end)
     }
 
     fn product_needs_schema() -> Arc<Schema> {
