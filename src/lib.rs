@@ -14,6 +14,7 @@ pub mod needs;
 pub mod session;
 pub mod store;
 pub mod stt;
+pub mod tts;
 pub mod vad;
 pub mod vision;
 mod worker;
