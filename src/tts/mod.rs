@@ -8,6 +8,7 @@
 //! espeak-ng is GPL: it is only ever started as a separate process, never linked.
 //! This module never touches an audio device; `audio::playback` plays what it makes.
 
+pub mod conv;
 pub mod piper;
 pub mod vits;
 

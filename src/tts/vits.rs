@@ -22,6 +22,8 @@
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Conv1d, Conv1dConfig, ConvTranspose1d, ConvTranspose1dConfig, VarBuilder};
 use rand::Rng;
+
+use super::conv::{FusedConv1d, Signal};
 use rand_distr::StandardNormal;
 
 /// The attention window of the text encoder: relative positions beyond ±4 are not seen.
@@ -716,6 +718,24 @@ impl CouplingLayer {
 struct ResBlock {
     convs1: Vec<Conv1d>,
     convs2: Vec<Conv1d>,
+    /// The same convolutions for the CPU's fused kernel (empty on other devices).
+    fused1: Vec<FusedConv1d>,
+    fused2: Vec<FusedConv1d>,
+}
+
+/// The fused-kernel copy of a candle convolution (weights read once, at load).
+fn fused(conv: &Conv1d) -> Result<FusedConv1d> {
+    let (c_out, c_in, kernel_size) = conv.weight().dims3()?;
+    let weight = conv.weight().flatten_all()?.to_vec1::<f32>()?;
+    let bias = conv.bias().map(|bias| bias.to_vec1::<f32>()).transpose()?;
+    Ok(FusedConv1d::new(
+        &weight,
+        bias.as_deref(),
+        c_out,
+        c_in,
+        kernel_size,
+        conv.config().dilation,
+    ))
 }
 
 impl ResBlock {
@@ -729,6 +749,8 @@ impl ResBlock {
         let mut block = Self {
             convs1: Vec::new(),
             convs2: Vec::new(),
+            fused1: Vec::new(),
+            fused2: Vec::new(),
         };
         for (conv_idx, &dilation) in dilations.iter().enumerate() {
             match kind {
@@ -760,7 +782,27 @@ impl ResBlock {
                 )?),
             }
         }
+        if vb.device().is_cpu() {
+            block.fused1 = block.convs1.iter().map(fused).collect::<Result<_>>()?;
+            block.fused2 = block.convs2.iter().map(fused).collect::<Result<_>>()?;
+        }
         Ok(block)
+    }
+
+    /// The block on the CPU's fused kernel: each convolution takes the leaky ReLU of its
+    /// input and, where the block adds one, its residual, in one pass.
+    fn forward_fused(&self, x: &Signal) -> Signal {
+        let mut x = x.clone();
+        for (conv_idx, conv) in self.fused1.iter().enumerate() {
+            x = match self.fused2.get(conv_idx) {
+                Some(conv2) => {
+                    let xt = conv.forward(&x, Some(DECODER_LEAKY_SLOPE as f32), None);
+                    conv2.forward(&xt, Some(DECODER_LEAKY_SLOPE as f32), Some(&x))
+                }
+                None => conv.forward(&x, Some(DECODER_LEAKY_SLOPE as f32), Some(&x)),
+            };
+        }
+        x
     }
 }
 
@@ -785,6 +827,8 @@ struct Generator {
     ups: Vec<ConvTranspose1d>,
     resblocks: Vec<ResBlock>,
     conv_post: Conv1d,
+    /// `conv_post` for the CPU's fused kernel (`None` on other devices).
+    fused_post: Option<FusedConv1d>,
     n_kernels: usize,
 }
 
@@ -848,13 +892,62 @@ impl Generator {
             },
             vb.pp("conv_post"),
         )?;
+        let fused_post = if vb.device().is_cpu() {
+            Some(fused(&conv_post)?)
+        } else {
+            None
+        };
         Ok(Self {
             conv_pre,
             ups,
             resblocks,
             conv_post,
+            fused_post,
             n_kernels: cfg.resblock_kernel_sizes.len(),
         })
+    }
+
+    /// The decoder with its residual blocks and last convolution on the CPU's fused
+    /// kernel; the upsampling stays with candle. Returns the samples.
+    fn forward_fused(&self, x: &Tensor, fused_post: &FusedConv1d) -> Result<Vec<f32>> {
+        let mut x = self.conv_pre.forward(x)?;
+        let mut signal = None;
+        for (stage_idx, up) in self.ups.iter().enumerate() {
+            let upsampled = up.forward(&leaky_relu(&x, DECODER_LEAKY_SLOPE)?)?;
+            let (_, n_channels, n_steps) = upsampled.dims3()?;
+            let input = Signal::new(
+                n_channels,
+                n_steps,
+                upsampled.flatten_all()?.to_vec1::<f32>()?,
+            );
+            let mut sum = vec![0f32; n_channels * n_steps];
+            for block in
+                &self.resblocks[stage_idx * self.n_kernels..(stage_idx + 1) * self.n_kernels]
+            {
+                let y = block.forward_fused(&input);
+                for (total, value) in sum.iter_mut().zip(&y.data) {
+                    *total += value;
+                }
+            }
+            let scale = (self.n_kernels as f32).recip();
+            for total in sum.iter_mut() {
+                *total *= scale;
+            }
+            if stage_idx + 1 < self.ups.len() {
+                x = Tensor::from_vec(sum, (1, n_channels, n_steps), x.device())?;
+            } else {
+                signal = Some(Signal::new(n_channels, n_steps, sum));
+            }
+        }
+        let signal = signal
+            .ok_or_else(|| candle_core::Error::Msg("a decoder without upsampling stages".into()))?;
+        let mut samples = fused_post
+            .forward(&signal, Some(DECODER_FINAL_LEAKY_SLOPE as f32), None)
+            .data;
+        for sample in samples.iter_mut() {
+            *sample = sample.tanh();
+        }
+        Ok(samples)
     }
 }
 
@@ -994,11 +1087,15 @@ impl Vits {
             z = z.index_select(&reversed_channels, 1)?;
             z = layer.reverse(&z)?;
         }
-        let audio = self.dec.forward(&z)?;
-        let samples = audio
-            .flatten_all()?
-            .to_dtype(DType::F32)?
-            .to_vec1::<f32>()?;
+        let samples = match &self.dec.fused_post {
+            Some(fused_post) => self.dec.forward_fused(&z, fused_post)?,
+            None => self
+                .dec
+                .forward(&z)?
+                .flatten_all()?
+                .to_dtype(DType::F32)?
+                .to_vec1::<f32>()?,
+        };
         Ok(VitsOutput { samples, durations })
     }
 }
