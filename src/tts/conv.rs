@@ -45,6 +45,27 @@ pub struct Signal {
 }
 
 impl Signal {
+    /// Rows `[start, start + n_rows)` as a signal of their own.
+    pub fn rows(&self, start: usize, n_rows: usize) -> Signal {
+        Signal::new(
+            n_rows,
+            self.n_steps,
+            self.data[start * self.n_steps..(start + n_rows) * self.n_steps].to_vec(),
+        )
+    }
+
+    /// The rows in reverse order.
+    pub fn flip_rows(&self) -> Signal {
+        let data = self
+            .data
+            .chunks(self.n_steps.max(1))
+            .rev()
+            .flatten()
+            .copied()
+            .collect();
+        Signal::new(self.n_channels, self.n_steps, data)
+    }
+
     /// Wraps row-major data.
     pub fn new(n_channels: usize, n_steps: usize, data: Vec<f32>) -> Self {
         debug_assert_eq!(data.len(), n_channels * n_steps);
@@ -135,7 +156,7 @@ impl FusedConv1d {
         let tile_len = (TILE_FLOATS / self.c_in.max(self.c_out)).clamp(MIN_TILE_LEN, MAX_TILE_LEN);
         let n_tiles = n_steps.div_ceil(tile_len);
         let output_ptr = SharedPtr(output.as_mut_ptr());
-        (0..n_tiles).into_par_iter().for_each(|tile_idx| {
+        let run_tile = |tile_idx: usize, parallelism: gemm::Parallelism| {
             let start = tile_idx * tile_len;
             let len = tile_len.min(n_steps - start);
             for tap_idx in 0..self.kernel_size {
@@ -165,12 +186,135 @@ impl FusedConv1d {
                         false,
                         false,
                         false,
-                        gemm::Parallelism::None,
+                        parallelism,
                     );
                 }
             }
-        });
+        };
+        let n_threads = rayon::current_num_threads();
+        if n_tiles < n_threads {
+            // Too few tiles to share out: let each product use every thread instead.
+            for tile_idx in 0..n_tiles {
+                run_tile(tile_idx, gemm::Parallelism::Rayon(n_threads));
+            }
+        } else {
+            (0..n_tiles)
+                .into_par_iter()
+                .for_each(|tile_idx| run_tile(tile_idx, gemm::Parallelism::None));
+        }
         Signal::new(self.c_out, n_steps, output)
+    }
+}
+
+/// A transposed 1-D convolution (upsampling by `stride`), for the decoder's `ups`.
+///
+/// One matrix product makes every output contribution, [c_out × kernel] × time, and an
+/// overlap-add places them; candle's CPU path does the same but with separate passes
+/// for the activation and the layout.
+#[derive(Debug, Clone)]
+pub struct FusedConvTranspose1d {
+    c_in: usize,
+    c_out: usize,
+    kernel_size: usize,
+    stride: usize,
+    padding: usize,
+    /// [c_out × kernel][c_in].
+    weight_t: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl FusedConvTranspose1d {
+    /// Takes weights in PyTorch's layout, [c_in][c_out][kernel], and an optional bias.
+    pub fn new(
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        c_in: usize,
+        c_out: usize,
+        kernel_size: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Self {
+        let mut weight_t = vec![0f32; weight.len()];
+        for in_idx in 0..c_in {
+            for out_idx in 0..c_out {
+                for tap_idx in 0..kernel_size {
+                    weight_t[(out_idx * kernel_size + tap_idx) * c_in + in_idx] =
+                        weight[(in_idx * c_out + out_idx) * kernel_size + tap_idx];
+                }
+            }
+        }
+        Self {
+            c_in,
+            c_out,
+            kernel_size,
+            stride,
+            padding,
+            weight_t,
+            bias: bias.map_or_else(|| vec![0.0; c_out], <[f32]>::to_vec),
+        }
+    }
+
+    /// `conv_transpose(leaky_relu(input, slope)) + bias`; `slope` `None` skips the
+    /// activation.
+    pub fn forward(&self, input: &Signal, slope: Option<f32>) -> Signal {
+        assert_eq!(input.n_channels, self.c_in, "input channels");
+        let n_in = input.n_steps;
+        let n_out = ((n_in - 1) * self.stride + self.kernel_size).saturating_sub(2 * self.padding);
+        let activated: Vec<f32> = match slope {
+            Some(slope) => input
+                .data
+                .iter()
+                .map(|&value| if value >= 0.0 { value } else { value * slope })
+                .collect(),
+            None => input.data.clone(),
+        };
+        let n_rows = self.c_out * self.kernel_size;
+        let mut contributions = vec![0f32; n_rows * n_in];
+        // SAFETY: `contributions` is [n_rows][n_in], `weight_t` [n_rows][c_in] and
+        // `activated` [c_in][n_in], all row-major and fully inside their buffers.
+        unsafe {
+            gemm::gemm(
+                n_rows,
+                n_in,
+                self.c_in,
+                contributions.as_mut_ptr(),
+                1,
+                n_in as isize,
+                false,
+                self.weight_t.as_ptr(),
+                1,
+                self.c_in as isize,
+                activated.as_ptr(),
+                1,
+                n_in as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(rayon::current_num_threads()),
+            );
+        }
+        let mut output = vec![0f32; self.c_out * n_out];
+        output
+            .par_chunks_mut(n_out)
+            .enumerate()
+            .for_each(|(out_idx, row)| {
+                row.fill(self.bias[out_idx]);
+                for tap_idx in 0..self.kernel_size {
+                    let source =
+                        &contributions[(out_idx * self.kernel_size + tap_idx) * n_in..][..n_in];
+                    for (in_step, &value) in source.iter().enumerate() {
+                        let position = in_step * self.stride + tap_idx;
+                        if let Some(out_step) = position.checked_sub(self.padding)
+                            && out_step < n_out
+                        {
+                            row[out_step] += value;
+                        }
+                    }
+                }
+            });
+        Signal::new(self.c_out, n_out, output)
     }
 }
 
@@ -249,6 +393,62 @@ mod tests {
             max_diff < 1e-4,
             "c_in {c_in} c_out {c_out} k {kernel_size} d {dilation} n {n_steps}: max |Δ| {max_diff}"
         );
+    }
+
+    fn check_transpose(
+        c_in: usize,
+        c_out: usize,
+        kernel_size: usize,
+        stride: usize,
+        n_steps: usize,
+    ) {
+        let device = Device::Cpu;
+        let padding = (kernel_size - stride) / 2;
+        let weight = pseudo_random(c_in * c_out * kernel_size, 5);
+        let bias = pseudo_random(c_out, 6);
+        let input = pseudo_random(c_in * n_steps, 7);
+        let x = Tensor::from_slice(&input, (1, c_in, n_steps), &device).unwrap();
+        let activated = x.maximum(&(&x * 0.1).unwrap()).unwrap();
+        let w = Tensor::from_slice(&weight, (c_in, c_out, kernel_size), &device).unwrap();
+        let b = Tensor::from_slice(&bias, (1, c_out, 1), &device).unwrap();
+        let expected = activated
+            .conv_transpose1d(&w, padding, 0, stride, 1, 1)
+            .unwrap()
+            .broadcast_add(&b)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let conv = FusedConvTranspose1d::new(
+            &weight,
+            Some(&bias),
+            c_in,
+            c_out,
+            kernel_size,
+            stride,
+            padding,
+        );
+        let got = conv.forward(&Signal::new(c_in, n_steps, input), Some(0.1));
+        assert_eq!(got.data.len(), expected.len(), "length");
+        let max_diff = got
+            .data
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            max_diff < 1e-4,
+            "transpose c_in {c_in} c_out {c_out} k {kernel_size} s {stride}: {max_diff}"
+        );
+    }
+
+    #[test]
+    fn transpose_agrees_with_candle_conv_transpose1d() {
+        check_transpose(8, 4, 16, 8, 30);
+        check_transpose(64, 32, 8, 4, 500);
+        check_transpose(256, 128, 16, 8, 100);
+        check_transpose(3, 2, 4, 2, 2);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Conv1d, Conv1dConfig, ConvTranspose1d, ConvTranspose1dConfig, VarBuilder};
 use rand::Rng;
 
-use super::conv::{FusedConv1d, Signal};
+use super::conv::{FusedConv1d, FusedConvTranspose1d, Signal};
 use rand_distr::StandardNormal;
 
 /// The attention window of the text encoder: relative positions beyond ±4 are not seen.
@@ -91,7 +91,7 @@ impl Config {
 }
 
 /// How one sentence is spoken. Piper's `.onnx.json` carries a voice's defaults.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Scales {
     /// How much noise is added to the prior (expressiveness); 0 gives the mean.
     pub noise_scale: f32,
@@ -357,10 +357,50 @@ impl TextEncoder {
     }
 }
 
+/// A depthwise convolution (one filter per channel, `groups == channels`), written as
+/// one multiply-add per kernel tap over shifted views: candle runs a grouped conv1d as
+/// one convolution per group, which for 192 channels costs far more than the arithmetic.
+#[derive(Debug, Clone)]
+struct DepthwiseConv1d {
+    /// Per tap, the channel weights as [1, channels, 1].
+    taps: Vec<Tensor>,
+    /// [1, channels, 1].
+    bias: Tensor,
+    dilation: usize,
+}
+
+impl DepthwiseConv1d {
+    fn new(channels: usize, kernel_size: usize, dilation: usize, vb: VarBuilder) -> Result<Self> {
+        let weight = vb.get((channels, 1, kernel_size), "weight")?;
+        let taps = (0..kernel_size)
+            .map(|tap_idx| weight.narrow(2, tap_idx, 1)?.reshape((1, channels, 1)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            taps,
+            bias: vb.get(channels, "bias")?.reshape((1, channels, 1))?,
+            dilation,
+        })
+    }
+}
+
+impl Module for DepthwiseConv1d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let n_steps = x.dim(2)?;
+        let pad = (self.taps.len() - 1) * self.dilation / 2;
+        let padded = x.pad_with_zeros(2, pad, pad)?;
+        let mut sum = self.bias.broadcast_as(x.shape())?.contiguous()?;
+        for (tap_idx, tap) in self.taps.iter().enumerate() {
+            let shifted = padded.narrow(2, tap_idx * self.dilation, n_steps)?;
+            sum = (sum + shifted.broadcast_mul(tap)?)?;
+        }
+        Ok(sum)
+    }
+}
+
 /// Dilated depth-separable convolutions (`DDSConv`), the duration predictor's workhorse.
 #[derive(Debug, Clone)]
 struct DdsConv {
-    convs_sep: Vec<Conv1d>,
+    convs_sep: Vec<DepthwiseConv1d>,
     convs_1x1: Vec<Conv1d>,
     norms_1: Vec<ChannelNorm>,
     norms_2: Vec<ChannelNorm>,
@@ -376,13 +416,11 @@ impl DdsConv {
         };
         for layer_idx in 0..DP_N_LAYERS {
             let dilation = DP_KERNEL_SIZE.pow(layer_idx as u32);
-            conv.convs_sep.push(conv1d(
-                vb.pp(format!("convs_sep.{layer_idx}")),
-                channels,
+            conv.convs_sep.push(DepthwiseConv1d::new(
                 channels,
                 DP_KERNEL_SIZE,
                 dilation,
-                channels,
+                vb.pp(format!("convs_sep.{layer_idx}")),
             )?);
             conv.convs_1x1.push(conv1d(
                 vb.pp(format!("convs_1x1.{layer_idx}")),
@@ -618,6 +656,9 @@ impl DurationPredictor {
 struct WaveNet {
     in_layers: Vec<Conv1d>,
     res_skip_layers: Vec<Conv1d>,
+    /// The same layers for the CPU's fused kernel (empty on other devices).
+    fused_in_layers: Vec<FusedConv1d>,
+    fused_res_skip_layers: Vec<FusedConv1d>,
     hidden_channels: usize,
 }
 
@@ -648,11 +689,58 @@ impl WaveNet {
                 1,
             )?);
         }
+        let (fused_in_layers, fused_res_skip_layers) = if vb.device().is_cpu() {
+            (
+                in_layers.iter().map(fused).collect::<Result<_>>()?,
+                res_skip_layers.iter().map(fused).collect::<Result<_>>()?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         Ok(Self {
             in_layers,
             res_skip_layers,
+            fused_in_layers,
+            fused_res_skip_layers,
             hidden_channels: hidden,
         })
+    }
+
+    /// The stack on the CPU's fused kernel.
+    fn forward_fused(&self, x: &Signal) -> Signal {
+        let hidden = self.hidden_channels;
+        let n_steps = x.n_steps;
+        let half = hidden * n_steps;
+        let mut x = x.clone();
+        let mut output = vec![0f32; half];
+        for (layer_idx, (in_layer, res_skip_layer)) in self
+            .fused_in_layers
+            .iter()
+            .zip(&self.fused_res_skip_layers)
+            .enumerate()
+        {
+            let x_in = in_layer.forward(&x, None, None);
+            let (filter, gate) = x_in.data.split_at(half);
+            let acts: Vec<f32> = filter
+                .iter()
+                .zip(gate)
+                .map(|(&f, &g)| f.tanh() * (1.0 / (1.0 + (-g).exp())))
+                .collect();
+            let res_skip = res_skip_layer.forward(&Signal::new(hidden, n_steps, acts), None, None);
+            let skip = if layer_idx + 1 < self.fused_in_layers.len() {
+                let (residual, skip) = res_skip.data.split_at(half);
+                for (value, add) in x.data.iter_mut().zip(residual) {
+                    *value += add;
+                }
+                skip
+            } else {
+                &res_skip.data[..]
+            };
+            for (total, add) in output.iter_mut().zip(skip) {
+                *total += add;
+            }
+        }
+        Signal::new(hidden, n_steps, output)
     }
 }
 
@@ -687,18 +775,49 @@ struct CouplingLayer {
     pre: Conv1d,
     enc: WaveNet,
     post: Conv1d,
+    /// `pre` and `post` for the CPU's fused kernel (`None` on other devices).
+    fused_pre: Option<FusedConv1d>,
+    fused_post: Option<FusedConv1d>,
     half_channels: usize,
 }
 
 impl CouplingLayer {
     fn new(channels: usize, hidden: usize, vb: VarBuilder) -> Result<Self> {
         let half = channels / 2;
+        let pre = conv1d(vb.pp("pre"), half, hidden, 1, 1, 1)?;
+        let post = conv1d(vb.pp("post"), hidden, half, 1, 1, 1)?;
+        let (fused_pre, fused_post) = if vb.device().is_cpu() {
+            (Some(fused(&pre)?), Some(fused(&post)?))
+        } else {
+            (None, None)
+        };
         Ok(Self {
-            pre: conv1d(vb.pp("pre"), half, hidden, 1, 1, 1)?,
+            pre,
             enc: WaveNet::new(hidden, vb.pp("enc"))?,
-            post: conv1d(vb.pp("post"), hidden, half, 1, 1, 1)?,
+            post,
+            fused_pre,
+            fused_post,
             half_channels: half,
         })
+    }
+
+    /// `reverse` on the CPU's fused kernel.
+    fn reverse_fused(&self, x: &Signal) -> Result<Signal> {
+        let (Some(pre), Some(post)) = (&self.fused_pre, &self.fused_post) else {
+            candle_core::bail!("the fused coupling layer is only built on the CPU");
+        };
+        let half = self.half_channels;
+        let x0 = x.rows(0, half);
+        let mean = post.forward(
+            &self.enc.forward_fused(&pre.forward(&x0, None, None)),
+            None,
+            None,
+        );
+        let mut out = x.clone();
+        for (value, mean) in out.data[half * x.n_steps..].iter_mut().zip(&mean.data) {
+            *value -= mean;
+        }
+        Ok(out)
     }
 
     fn reverse(&self, x: &Tensor) -> Result<Tensor> {
@@ -829,6 +948,8 @@ struct Generator {
     conv_post: Conv1d,
     /// `conv_post` for the CPU's fused kernel (`None` on other devices).
     fused_post: Option<FusedConv1d>,
+    /// `ups` for the CPU's fused kernel (empty on other devices).
+    fused_ups: Vec<FusedConvTranspose1d>,
     n_kernels: usize,
 }
 
@@ -892,10 +1013,28 @@ impl Generator {
             },
             vb.pp("conv_post"),
         )?;
-        let fused_post = if vb.device().is_cpu() {
-            Some(fused(&conv_post)?)
+        let (fused_post, fused_ups) = if vb.device().is_cpu() {
+            let fused_ups = ups
+                .iter()
+                .map(|up: &ConvTranspose1d| -> Result<FusedConvTranspose1d> {
+                    let (c_in, c_out, kernel_size) = up.weight().dims3()?;
+                    let weight = up.weight().flatten_all()?.to_vec1::<f32>()?;
+                    let bias = up.bias().map(|bias| bias.to_vec1::<f32>()).transpose()?;
+                    let cfg = up.config();
+                    Ok(FusedConvTranspose1d::new(
+                        &weight,
+                        bias.as_deref(),
+                        c_in,
+                        c_out,
+                        kernel_size,
+                        cfg.stride,
+                        cfg.padding,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            (Some(fused(&conv_post)?), fused_ups)
         } else {
-            None
+            (None, Vec::new())
         };
         Ok(Self {
             conv_pre,
@@ -903,6 +1042,7 @@ impl Generator {
             resblocks,
             conv_post,
             fused_post,
+            fused_ups,
             n_kernels: cfg.resblock_kernel_sizes.len(),
         })
     }
@@ -910,17 +1050,12 @@ impl Generator {
     /// The decoder with its residual blocks and last convolution on the CPU's fused
     /// kernel; the upsampling stays with candle. Returns the samples.
     fn forward_fused(&self, x: &Tensor, fused_post: &FusedConv1d) -> Result<Vec<f32>> {
-        let mut x = self.conv_pre.forward(x)?;
-        let mut signal = None;
-        for (stage_idx, up) in self.ups.iter().enumerate() {
-            let upsampled = up.forward(&leaky_relu(&x, DECODER_LEAKY_SLOPE)?)?;
-            let (_, n_channels, n_steps) = upsampled.dims3()?;
-            let input = Signal::new(
-                n_channels,
-                n_steps,
-                upsampled.flatten_all()?.to_vec1::<f32>()?,
-            );
-            let mut sum = vec![0f32; n_channels * n_steps];
+        let x = self.conv_pre.forward(x)?;
+        let (_, n_channels, n_steps) = x.dims3()?;
+        let mut signal = Signal::new(n_channels, n_steps, x.flatten_all()?.to_vec1::<f32>()?);
+        for (stage_idx, up) in self.fused_ups.iter().enumerate() {
+            let input = up.forward(&signal, Some(DECODER_LEAKY_SLOPE as f32));
+            let mut sum = vec![0f32; input.data.len()];
             for block in
                 &self.resblocks[stage_idx * self.n_kernels..(stage_idx + 1) * self.n_kernels]
             {
@@ -933,14 +1068,8 @@ impl Generator {
             for total in sum.iter_mut() {
                 *total *= scale;
             }
-            if stage_idx + 1 < self.ups.len() {
-                x = Tensor::from_vec(sum, (1, n_channels, n_steps), x.device())?;
-            } else {
-                signal = Some(Signal::new(n_channels, n_steps, sum));
-            }
+            signal = Signal::new(input.n_channels, input.n_steps, sum);
         }
-        let signal = signal
-            .ok_or_else(|| candle_core::Error::Msg("a decoder without upsampling stages".into()))?;
         let mut samples = fused_post
             .forward(&signal, Some(DECODER_FINAL_LEAKY_SLOPE as f32), None)
             .data;
@@ -1083,9 +1212,18 @@ impl Vits {
 
         let reversed_channels: Vec<u32> = (0..self.cfg.inter_channels as u32).rev().collect();
         let reversed_channels = Tensor::new(reversed_channels.as_slice(), &self.device)?;
-        for layer in self.flows.iter().rev() {
-            z = z.index_select(&reversed_channels, 1)?;
-            z = layer.reverse(&z)?;
+        if self.device.is_cpu() {
+            let (_, n_channels, n_steps) = z.dims3()?;
+            let mut signal = Signal::new(n_channels, n_steps, z.flatten_all()?.to_vec1::<f32>()?);
+            for layer in self.flows.iter().rev() {
+                signal = layer.reverse_fused(&signal.flip_rows())?;
+            }
+            z = Tensor::from_vec(signal.data, (1, n_channels, n_steps), &self.device)?;
+        } else {
+            for layer in self.flows.iter().rev() {
+                z = z.index_select(&reversed_channels, 1)?;
+                z = layer.reverse(&z)?;
+            }
         }
         let samples = match &self.dec.fused_post {
             Some(fused_post) => self.dec.forward_fused(&z, fused_post)?,
@@ -1181,6 +1319,39 @@ mod tests {
         let zeros = [0f32; 10];
         for x in [-7.5f32, 5.01, 100.0] {
             assert_eq!(spline_inverse(x, &zeros, &zeros, &zeros[..9]), x);
+        }
+    }
+
+    #[test]
+    fn depthwise_conv_matches_a_grouped_conv1d() {
+        let device = Device::Cpu;
+        let (channels, kernel_size, n_steps) = (6, 3, 20);
+        let weight = Tensor::randn(0f32, 1.0, (channels, 1, kernel_size), &device).unwrap();
+        let bias = Tensor::randn(0f32, 1.0, channels, &device).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (1, channels, n_steps), &device).unwrap();
+        for dilation in [1, 3, 9] {
+            let tensors = std::collections::HashMap::from([
+                ("weight".to_string(), weight.clone()),
+                ("bias".to_string(), bias.clone()),
+            ]);
+            let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+            let ours = DepthwiseConv1d::new(channels, kernel_size, dilation, vb.clone())
+                .unwrap()
+                .forward(&x)
+                .unwrap();
+            let reference = conv1d(vb, channels, channels, kernel_size, dilation, channels)
+                .unwrap()
+                .forward(&x)
+                .unwrap();
+            let max_diff = (ours - reference)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(max_diff < 1e-5, "dilation {dilation}: {max_diff}");
         }
     }
 
