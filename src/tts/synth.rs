@@ -58,6 +58,8 @@ pub struct VoiceInfo {
     pub name: String,
     /// The rate of the samples it makes.
     pub sample_rate_hz: u32,
+    /// A Piper voice's own scales (from its `.onnx.json`); `None` for espeak-ng.
+    pub default_scales: Option<Scales>,
 }
 
 /// How a request is spoken.
@@ -173,22 +175,26 @@ impl LoadedVoice {
                     .map(|stem| stem.to_string_lossy().into_owned())
                     .unwrap_or_default(),
                 sample_rate_hz: voice.sample_rate_hz(),
+                default_scales: Some(voice.default_scales()),
             },
             (Self::Espeak(voice), VoiceSpec::Espeak { voice: name }) => VoiceInfo {
                 kind: VoiceKind::Espeak,
                 name: name.clone(),
                 sample_rate_hz: voice.sample_rate_hz(),
+                default_scales: None,
             },
             // The spec and the loaded voice always agree; this arm keeps the match total.
             (Self::Piper { voice, .. }, _) => VoiceInfo {
                 kind: VoiceKind::Piper,
                 name: String::new(),
                 sample_rate_hz: voice.sample_rate_hz(),
+                default_scales: Some(voice.default_scales()),
             },
             (Self::Espeak(voice), _) => VoiceInfo {
                 kind: VoiceKind::Espeak,
                 name: String::new(),
                 sample_rate_hz: voice.sample_rate_hz(),
+                default_scales: None,
             },
         }
     }

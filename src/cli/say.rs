@@ -1,0 +1,264 @@
+//! `ideadesk say`: speak text aloud (or into a WAV file) with the Piper voice, or with
+//! espeak-ng when no Piper voice is present. Sentences play as soon as each is made.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use super::Cli;
+use crate::audio::playback::{OutputConfig, Playback, SpeakerConfig, WavFileConfig};
+use crate::models::{Resolver, Role};
+use crate::tts::espeak::DEFAULT_ESPEAK_VOICE;
+use crate::tts::synth::{SpeechOptions, Synthesizer, VoiceKind, VoiceSpec};
+use crate::tts::vits::Scales;
+
+/// Arguments of `say`.
+#[derive(Debug, Args)]
+pub struct SayArgs {
+    /// What to say; `-` reads it from standard input.
+    text: String,
+    /// Which voice: `piper` (natural; downloaded on first use) or `espeak` (robotic,
+    /// needs no model) [default: piper when it can be had, else espeak].
+    #[arg(long, value_enum)]
+    voice: Option<VoiceChoice>,
+    /// Write the speech to this WAV file instead of playing it.
+    #[arg(long, value_name = "FILE.wav")]
+    out: Option<PathBuf>,
+    /// The speaker to play on (a name from `ideadesk devices`) [default: the system's].
+    #[arg(long, value_name = "NAME", conflicts_with = "out")]
+    device: Option<String>,
+    /// Piper: speaking slowness; 1.2 is 20 % slower [default: the voice's].
+    #[arg(long, value_name = "SCALE")]
+    length_scale: Option<f32>,
+    /// Piper: expressiveness noise; 0 is flat and fully deterministic [default: the voice's].
+    #[arg(long, value_name = "SCALE")]
+    noise_scale: Option<f32>,
+    /// Piper: rhythm noise; 0 is fully deterministic [default: the voice's].
+    #[arg(long, value_name = "SCALE")]
+    noise_w: Option<f32>,
+    /// Piper: the noise seed; the same text, scales and seed give the same audio.
+    #[arg(long, default_value_t = SpeechOptions::default().seed)]
+    seed: u64,
+    /// One JSON object per line: each sentence as it is ready (text, phonemes, ids,
+    /// timings), then a summary.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The voices `say --voice` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VoiceChoice {
+    /// The Piper voice of the `tts` role (VITS on candle).
+    Piper,
+    /// The espeak-ng voice.
+    Espeak,
+}
+
+#[derive(Debug, Serialize)]
+struct SentenceLine<'a> {
+    kind: &'static str,
+    sentence_idx: usize,
+    text: &'a str,
+    phonemes: &'a str,
+    phoneme_ids: &'a [i64],
+    n_samples: usize,
+    sample_rate_hz: u32,
+    audio_s: f64,
+    synthesis_ms: f64,
+    ready_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct SummaryLine {
+    kind: &'static str,
+    voice: VoiceKind,
+    voice_name: String,
+    n_sentences: usize,
+    audio_s: f64,
+    synthesis_s: f64,
+    real_time_factor: f64,
+    first_chunk_ms: f64,
+    output: String,
+}
+
+/// Loads the voice: Piper from the `tts` role (fetched when missing and allowed), or
+/// espeak-ng. With no choice, Piper when it resolves, else espeak-ng with a warning.
+pub(crate) fn load_synthesizer(
+    cli: &Cli,
+    choice: Option<VoiceChoice>,
+) -> anyhow::Result<Synthesizer> {
+    let device = crate::compute::select_device(cli.cpu);
+    let espeak = || VoiceSpec::Espeak {
+        voice: DEFAULT_ESPEAK_VOICE.to_string(),
+    };
+    let spec = match choice {
+        Some(VoiceChoice::Espeak) => espeak(),
+        Some(VoiceChoice::Piper) => piper_spec(cli)?,
+        None => match piper_spec(cli) {
+            Ok(spec) => spec,
+            Err(err) => {
+                eprintln!(
+                    "warning: no Piper voice ({}); speaking with espeak-ng instead. Fetch the natural voice with `ideadesk models fetch --role tts`",
+                    err.to_string().lines().next().unwrap_or_default()
+                );
+                espeak()
+            }
+        },
+    };
+    Ok(Synthesizer::spawn(spec, device)?)
+}
+
+fn piper_spec(cli: &Cli) -> anyhow::Result<VoiceSpec> {
+    let mut resolver = Resolver::new(cli.resolver_options())?;
+    let model = resolver.resolve(Role::Tts)?;
+    let onnx = model
+        .entry
+        .files
+        .iter()
+        .zip(&model.paths)
+        .find(|(spec, _)| spec.local_name().ends_with(".onnx"))
+        .map(|(_, path)| path.clone())
+        .context("the tts entry lists no .onnx voice file")?;
+    Ok(VoiceSpec::Piper { onnx })
+}
+
+fn read_text(text: &str) -> anyhow::Result<String> {
+    if text != "-" {
+        return Ok(text.to_string());
+    }
+    let mut buffer = String::new();
+    std::io::stdin()
+        .read_to_string(&mut buffer)
+        .context("reading the text from standard input")?;
+    Ok(buffer)
+}
+
+/// Runs `say`.
+pub fn run(cli: &Cli, args: &SayArgs) -> anyhow::Result<ExitCode> {
+    let text = read_text(&args.text)?;
+    if crate::tts::text::sentences(&text).is_empty() {
+        anyhow::bail!(
+            "nothing to say: the text has no words or numbers in it (give the text, e.g. `ideadesk say \"Hello there\"`)"
+        );
+    }
+    let synthesizer = load_synthesizer(cli, args.voice)?;
+    let output = match &args.out {
+        Some(path) => OutputConfig::WavFile(WavFileConfig::new(path)),
+        None => OutputConfig::Speaker(SpeakerConfig {
+            device: args.device.clone(),
+            ..SpeakerConfig::default()
+        }),
+    };
+    // Open the output before synthesising, so a missing sound card fails at once.
+    let playback = Playback::open(&output)?;
+    let options = SpeechOptions {
+        scales: scales_from_args(args, &synthesizer)?,
+        seed: args.seed,
+    };
+
+    let started = Instant::now();
+    let mut first_chunk: Option<Duration> = None;
+    let mut n_sentences = 0;
+    let mut audio_s = 0.0;
+    let mut synthesis_s = 0.0;
+    for chunk in synthesizer.speak(&text, options) {
+        let chunk = chunk?;
+        let ready = started.elapsed();
+        first_chunk.get_or_insert(ready);
+        n_sentences += 1;
+        audio_s += chunk.duration_s();
+        synthesis_s += chunk.synthesis_time.as_secs_f64();
+        if args.json {
+            let line = SentenceLine {
+                kind: "sentence",
+                sentence_idx: chunk.sentence_idx,
+                text: &chunk.text,
+                phonemes: &chunk.phonemes,
+                phoneme_ids: &chunk.phoneme_ids,
+                n_samples: chunk.samples.len(),
+                sample_rate_hz: chunk.sample_rate_hz,
+                audio_s: chunk.duration_s(),
+                synthesis_ms: chunk.synthesis_time.as_secs_f64() * 1e3,
+                ready_ms: ready.as_secs_f64() * 1e3,
+            };
+            println!("{}", serde_json::to_string(&line)?);
+        }
+        playback.play(chunk.samples, chunk.sample_rate_hz)?;
+    }
+    // Give the device the audio's own length plus a margin to play out.
+    let timeout = Duration::from_secs_f64(audio_s) + Duration::from_secs(10);
+    if !playback.wait_until_drained(timeout) {
+        eprintln!("warning: the output did not finish playing within {timeout:?}");
+    }
+    let output_name = playback.info().name.clone();
+    playback.close()?;
+
+    let info = synthesizer.info();
+    let first_chunk_ms = first_chunk.unwrap_or_default().as_secs_f64() * 1e3;
+    let real_time_factor = synthesis_s / audio_s.max(1e-9);
+    if args.json {
+        let summary = SummaryLine {
+            kind: "summary",
+            voice: info.kind,
+            voice_name: info.name.clone(),
+            n_sentences,
+            audio_s,
+            synthesis_s,
+            real_time_factor,
+            first_chunk_ms,
+            output: output_name,
+        };
+        println!("{}", serde_json::to_string(&summary)?);
+    } else if cli.quiet == 0 {
+        eprintln!(
+            "{n_sentences} sentence(s), {audio_s:.2} s of speech made in {synthesis_s:.2} s (real-time factor {real_time_factor:.3}); first audio after {first_chunk_ms:.0} ms; {} voice {}; {}",
+            match info.kind {
+                VoiceKind::Piper => "Piper",
+                VoiceKind::Espeak => "espeak-ng",
+            },
+            info.name,
+            match &args.out {
+                Some(path) => format!("written to {}", path.display()),
+                None => format!("played on {output_name}"),
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The longest `--length-scale` (ten times slower than the voice's pace).
+const MAX_LENGTH_SCALE: f32 = 10.0;
+/// The largest noise scale; Piper voices use 0.3–1.
+const MAX_NOISE_SCALE: f32 = 5.0;
+
+fn scales_from_args(args: &SayArgs, synthesizer: &Synthesizer) -> anyhow::Result<Option<Scales>> {
+    if args.length_scale.is_none() && args.noise_scale.is_none() && args.noise_w.is_none() {
+        return Ok(None);
+    }
+    let Some(defaults) = synthesizer.info().default_scales else {
+        eprintln!("warning: --length-scale, --noise-scale and --noise-w only apply to Piper voices");
+        return Ok(None);
+    };
+    let scales = Scales {
+        noise_scale: args.noise_scale.unwrap_or(defaults.noise_scale),
+        length_scale: args.length_scale.unwrap_or(defaults.length_scale),
+        noise_w: args.noise_w.unwrap_or(defaults.noise_w),
+    };
+    if !(scales.length_scale > 0.0 && scales.length_scale <= MAX_LENGTH_SCALE) {
+        anyhow::bail!(
+            "--length-scale must be above 0 and at most {MAX_LENGTH_SCALE} (1 is the voice's pace), not {}",
+            scales.length_scale
+        );
+    }
+    for (flag, value) in [("--noise-scale", scales.noise_scale), ("--noise-w", scales.noise_w)] {
+        if !(0.0..=MAX_NOISE_SCALE).contains(&value) {
+            anyhow::bail!("{flag} must be between 0 and {MAX_NOISE_SCALE}, not {value}");
+        }
+    }
+    Ok(Some(scales))
+}
