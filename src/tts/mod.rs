@@ -1,5 +1,6 @@
 //! Speech out: text → sentences → speech, sentence by sentence so the first one can play
-//! while the rest is still being made.
+//! while the rest is still being made. `text.rs` cuts a reply (whole or streamed) into
+//! cleaned sentences.
 //!
 //! The natural voice is a Piper (VITS) voice run on candle (`vits.rs` is the network,
 //! `piper.rs` the voice around it: its `.onnx.json`, phoneme ids, scales and seed).
@@ -9,6 +10,8 @@
 //! This module never touches an audio device; `audio::playback` plays what it makes.
 
 use std::path::PathBuf;
+
+pub mod text;
 
 /// Everything that can go wrong turning text into speech.
 #[derive(Debug, thiserror::Error)]
