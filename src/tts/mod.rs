@@ -11,6 +11,7 @@
 
 use std::path::PathBuf;
 
+pub mod espeak;
 pub mod text;
 
 /// Everything that can go wrong turning text into speech.
@@ -19,11 +20,16 @@ pub enum TtsError {
     /// The text has nothing that can be spoken (empty, or only symbols).
     #[error("nothing to say: the text has no words or numbers in it")]
     NothingToSay,
-    /// The espeak-ng program is not on PATH.
+    /// The espeak-ng program is not on PATH (or not at the path given), or cannot be started.
     #[error(
-        "espeak-ng was not found on PATH (it turns text into phonemes and is the fallback voice); install it with `apt install espeak-ng` or run `make deps`"
+        "espeak-ng was not found on PATH or could not be started (it turns text into phonemes and is the fallback voice); install it with `apt install espeak-ng` or run `make deps`"
     )]
     EspeakMissing,
+    /// espeak-ng does not know the voice (or the name is not a voice name at all).
+    #[error(
+        "espeak-ng has no voice called {0:?}; list the installed voices with `espeak-ng --voices` and use one of their names (e.g. en-us)"
+    )]
+    UnknownEspeakVoice(String),
     /// espeak-ng ran but failed.
     #[error("espeak-ng failed: {0}")]
     Espeak(String),
