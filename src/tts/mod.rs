@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 
 pub mod espeak;
+pub mod phonemize;
 pub mod text;
 
 /// Everything that can go wrong turning text into speech.
