@@ -1,5 +1,6 @@
 //! Speech out: text → sentences → speech, sentence by sentence so the first one can play
-//! while the rest is still being made.
+//! while the rest is still being made. `text.rs` cuts a reply (whole or streamed) into
+//! cleaned sentences.
 //!
 //! The natural voice is a Piper (VITS) voice run on candle (`vits.rs` is the network,
 //! `piper.rs` the voice around it: its `.onnx.json`, phoneme ids, scales and seed).
@@ -14,17 +15,26 @@ pub mod vits;
 
 use std::path::PathBuf;
 
+pub mod espeak;
+pub mod phonemize;
+pub mod text;
+
 /// Everything that can go wrong turning text into speech.
 #[derive(Debug, thiserror::Error)]
 pub enum TtsError {
     /// The text has nothing that can be spoken (empty, or only symbols).
     #[error("nothing to say: the text has no words or numbers in it")]
     NothingToSay,
-    /// The espeak-ng program is not on PATH.
+    /// The espeak-ng program is not on PATH (or not at the path given), or cannot be started.
     #[error(
-        "espeak-ng was not found on PATH (it turns text into phonemes and is the fallback voice); install it with `apt install espeak-ng` or run `make deps`"
+        "espeak-ng was not found on PATH or could not be started (it turns text into phonemes and is the fallback voice); install it with `apt install espeak-ng` or run `make deps`"
     )]
     EspeakMissing,
+    /// espeak-ng does not know the voice (or the name is not a voice name at all).
+    #[error(
+        "espeak-ng has no voice called {0:?}; list the installed voices with `espeak-ng --voices` and use one of their names (e.g. en-us)"
+    )]
+    UnknownEspeakVoice(String),
     /// espeak-ng ran but failed.
     #[error("espeak-ng failed: {0}")]
     Espeak(String),
