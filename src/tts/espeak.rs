@@ -20,6 +20,10 @@ use super::TtsError;
 /// The program's name, looked up on PATH.
 pub const ESPEAK_PROGRAM: &str = "espeak-ng";
 
+/// The espeak-ng voice used when none is asked for (American English, like the default
+/// Piper voices).
+pub const DEFAULT_ESPEAK_VOICE: &str = "en-us";
+
 /// espeak-ng's native output rate.
 const ESPEAK_SAMPLE_RATE_HZ: u32 = 22_050;
 

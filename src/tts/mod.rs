@@ -10,14 +10,14 @@
 //! This module never touches an audio device; `audio::playback` plays what it makes.
 
 pub mod conv;
+pub mod espeak;
+pub mod phonemize;
 pub mod piper;
+pub mod synth;
+pub mod text;
 pub mod vits;
 
 use std::path::PathBuf;
-
-pub mod espeak;
-pub mod phonemize;
-pub mod text;
 
 /// Everything that can go wrong turning text into speech.
 #[derive(Debug, thiserror::Error)]
