@@ -1,11 +1,13 @@
 //! Sound in and out, up to 16 kHz mono f32 and no further: device discovery, microphone
 //! capture (cpal), file decoding (symphonia), resampling (rubato), and the `AudioSource`
-//! trait that lets the same pipeline run on a microphone or a file. This module never
-//! knows about models.
+//! trait that lets the same pipeline run on a microphone or a file; and the way back out,
+//! playback of spoken replies to a speaker (rodio) or a WAV file. This module never knows
+//! about models.
 
 pub mod capture;
 pub mod decode;
 pub mod devices;
+pub mod playback;
 pub mod resample;
 pub mod source;
 
@@ -66,4 +68,44 @@ pub enum AudioError {
         /// What rubato said.
         reason: String,
     },
+    /// No output device (or none with the given name).
+    #[error("no audio output device{}; run `ideadesk devices` to see what there is, or use --out FILE.wav to write the speech to a file", .0.as_ref().map(|name| format!(" named {name:?}")).unwrap_or_default())]
+    NoOutputDevice(Option<String>),
+    /// The output device exists but could not be opened.
+    #[error(
+        "cannot open audio output {device:?}: {reason}; is another program using it? Or use --out FILE.wav to write the speech to a file"
+    )]
+    OpenOutputDevice {
+        /// The device's name.
+        device: String,
+        /// What the host said.
+        reason: String,
+    },
+    /// An audio file could not be written.
+    #[error("cannot write audio file {}: {reason}; check that its folder exists, is writable and has space", path.display())]
+    WriteFile {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// A chunk's sample rate is outside what playback accepts.
+    #[error("cannot play audio at {sample_rate_hz} Hz; chunks must be between 1000 and 384000 Hz")]
+    InvalidSampleRate {
+        /// The chunk's rate.
+        sample_rate_hz: u32,
+    },
+    /// A chunk's sample rate differs from the rate the output was fixed to.
+    #[error(
+        "a chunk at {got_hz} Hz cannot follow audio at {expected_hz} Hz on the same output; resample it to {expected_hz} Hz first (audio::resample) or open a second output"
+    )]
+    SampleRateChanged {
+        /// The output's rate (its first chunk's).
+        expected_hz: u32,
+        /// The chunk's rate.
+        got_hz: u32,
+    },
+    /// The playback thread is gone.
+    #[error("the audio output has closed (after a device error or a shutdown); open it again")]
+    PlaybackEnded,
 }
