@@ -87,7 +87,7 @@ def main():
         if run.returncode != 0:
             sys.exit(f"ideadesk failed ({run.returncode}): {run.stderr}")
         sentences = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
-        sentences = [s for s in sentences if "phoneme_ids" in s]
+        sentences = [s for s in sentences if s.get("kind") == "sentence"]
         ours, rate = read_wav(ours_wav)
 
     options = onnxruntime.SessionOptions()

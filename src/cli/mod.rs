@@ -10,6 +10,7 @@ mod export;
 mod look;
 mod models;
 mod needs;
+mod say;
 mod transcribe;
 
 use std::path::PathBuf;
@@ -85,6 +86,8 @@ pub enum Command {
     Needs(needs::NeedsCommand),
     /// Write a session's brief (Markdown) or everything stored (JSON).
     Export(export::ExportArgs),
+    /// Speak text aloud (or into a WAV file) with the Piper voice, or espeak-ng.
+    Say(say::SayArgs),
 }
 
 fn parse_preset(text: &str) -> Result<Preset, String> {
@@ -138,6 +141,7 @@ pub fn run() -> ExitCode {
         Command::Capture(args) => capture::run(&cli, args),
         Command::Needs(command) => needs::run(&cli, command),
         Command::Export(args) => export::run(&cli, args),
+        Command::Say(args) => say::run(&cli, args),
     };
     match result {
         Ok(code) => code,

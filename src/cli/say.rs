@@ -241,7 +241,9 @@ fn scales_from_args(args: &SayArgs, synthesizer: &Synthesizer) -> anyhow::Result
         return Ok(None);
     }
     let Some(defaults) = synthesizer.info().default_scales else {
-        eprintln!("warning: --length-scale, --noise-scale and --noise-w only apply to Piper voices");
+        eprintln!(
+            "warning: --length-scale, --noise-scale and --noise-w only apply to Piper voices"
+        );
         return Ok(None);
     };
     let scales = Scales {
@@ -255,7 +257,10 @@ fn scales_from_args(args: &SayArgs, synthesizer: &Synthesizer) -> anyhow::Result
             scales.length_scale
         );
     }
-    for (flag, value) in [("--noise-scale", scales.noise_scale), ("--noise-w", scales.noise_w)] {
+    for (flag, value) in [
+        ("--noise-scale", scales.noise_scale),
+        ("--noise-w", scales.noise_w),
+    ] {
         if !(0.0..=MAX_NOISE_SCALE).contains(&value) {
             anyhow::bail!("{flag} must be between 0 and {MAX_NOISE_SCALE}, not {value}");
         }

@@ -243,8 +243,8 @@ impl Synthesizer {
         std::thread::Builder::new()
             .name("ideadesk-tts".into())
             .spawn(move || {
-                let loaded = catch_panic(|| LoadedVoice::load(&spec, &device))
-                    .unwrap_or_else(|message| {
+                let loaded =
+                    catch_panic(|| LoadedVoice::load(&spec, &device)).unwrap_or_else(|message| {
                         Err(TtsError::WorkerGone(format!(
                             "loading the voice failed unexpectedly: {message}"
                         )))
