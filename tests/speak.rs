@@ -345,3 +345,23 @@ fn say_plays_through_a_real_alsa_device() {
         wer * 100.0
     );
 }
+
+#[test]
+fn without_a_piper_voice_say_falls_back_to_espeak() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty_models = dir.path().join("models");
+    std::fs::create_dir_all(&empty_models).unwrap();
+    let wav = dir.path().join("out.wav");
+    let mut command = common::ideadesk(dir.path());
+    command
+        .arg("--models")
+        .arg(&empty_models)
+        .args(["say", "Hello there.", "--out"])
+        .arg(&wav);
+    let (output, _, stderr) = common::run(&mut command);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("speaking with espeak-ng instead"), "{stderr}");
+    assert!(stderr.contains("models fetch --role tts"), "{stderr}");
+    let (samples, rate) = common::read_wav_mono(&wav);
+    assert!(samples.len() as f64 / f64::from(rate) > 0.5);
+}
