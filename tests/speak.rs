@@ -360,7 +360,10 @@ fn without_a_piper_voice_say_falls_back_to_espeak() {
         .arg(&wav);
     let (output, _, stderr) = common::run(&mut command);
     assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("speaking with espeak-ng instead"), "{stderr}");
+    assert!(
+        stderr.contains("speaking with espeak-ng instead"),
+        "{stderr}"
+    );
     assert!(stderr.contains("models fetch --role tts"), "{stderr}");
     let (samples, rate) = common::read_wav_mono(&wav);
     assert!(samples.len() as f64 / f64::from(rate) > 0.5);

@@ -29,6 +29,8 @@ pub struct FusedConv1d {
     dilation: usize,
     /// [kernel tap][c_out][c_in].
     taps: Vec<f32>,
+    /// PyTorch's layout, [c_out][c_in × kernel], for the single-product path.
+    weight: Vec<f32>,
     /// [c_out]; zeros when the convolution has no bias.
     bias: Vec<f32>,
 }
@@ -102,6 +104,7 @@ impl FusedConv1d {
             kernel_size,
             dilation,
             taps,
+            weight: weight.to_vec(),
             bias: bias.map_or_else(|| vec![0.0; c_out], <[f32]>::to_vec),
         }
     }
@@ -193,9 +196,43 @@ impl FusedConv1d {
         };
         let n_threads = rayon::current_num_threads();
         if n_tiles < n_threads {
-            // Too few tiles to share out: let each product use every thread instead.
-            for tile_idx in 0..n_tiles {
-                run_tile(tile_idx, gemm::Parallelism::Rayon(n_threads));
+            // Too short to share out by tiles (the flow's few hundred frames): one product
+            // over an im2col copy, which is small here, using every thread.
+            let n_rows = self.c_in * self.kernel_size;
+            let mut columns = vec![0f32; n_rows * n_steps];
+            columns
+                .par_chunks_mut(n_steps)
+                .enumerate()
+                .for_each(|(row_idx, row)| {
+                    let (in_idx, tap_idx) =
+                        (row_idx / self.kernel_size, row_idx % self.kernel_size);
+                    let start = in_idx * padded_len + tap_idx * self.dilation;
+                    row.copy_from_slice(&padded[start..start + n_steps]);
+                });
+            // SAFETY: `output` is [c_out][n_steps], `weight` [c_out][n_rows] and `columns`
+            // [n_rows][n_steps], all row-major and fully inside their buffers.
+            unsafe {
+                gemm::gemm(
+                    self.c_out,
+                    n_steps,
+                    n_rows,
+                    output.as_mut_ptr(),
+                    1,
+                    n_steps as isize,
+                    true,
+                    self.weight.as_ptr(),
+                    1,
+                    n_rows as isize,
+                    columns.as_ptr(),
+                    1,
+                    n_steps as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::Rayon(n_threads),
+                );
             }
         } else {
             (0..n_tiles)
