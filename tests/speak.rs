@@ -145,6 +145,10 @@ fn piper_audio_is_sane_and_deterministic() {
 #[test]
 fn first_sentence_arrives_before_the_rest_is_made() {
     let synthesizer = piper();
+    // The very first synthesis also pays for allocations and thread start-up.
+    synthesizer
+        .speak_all("Warm up.", SpeechOptions::default())
+        .unwrap();
     let text = SENTENCES[..3].join(" ");
     let started = Instant::now();
     let mut arrivals = Vec::new();
@@ -163,7 +167,11 @@ fn first_sentence_arrives_before_the_rest_is_made() {
         first + rest <= all + Duration::from_millis(5),
         "first {first:?} + rest {rest:?} > all {all:?}"
     );
-    assert!(first < all / 2, "first {first:?} of {all:?}");
+    // After the first chunk arrived, the other two sentences still had to be made.
+    assert!(
+        all.saturating_sub(first) >= rest.mul_f64(0.9),
+        "first {first:?}, all {all:?}, rest {rest:?}"
+    );
 }
 
 #[test]
