@@ -3,6 +3,7 @@
 //! understanding stage (utterances and sketches → stored needs and the next question);
 //! the live loop with speech joins it here.
 
+pub mod events;
 pub mod hear;
 pub mod understand;
 
