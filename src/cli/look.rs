@@ -52,7 +52,7 @@ struct LookRow {
 const CAMERA_WINDOW: Duration = Duration::from_millis(1200);
 
 /// Loads the vision model if its files are here; `None` with a warning otherwise.
-fn load_describer(cli: &Cli) -> anyhow::Result<Option<MoondreamDescriber>> {
+pub(crate) fn load_describer(cli: &Cli) -> anyhow::Result<Option<MoondreamDescriber>> {
     let mut resolver = Resolver::new(cli.resolver_options())?;
     let model = match resolver.resolve(Role::Vision) {
         Ok(model) => model,

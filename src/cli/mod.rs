@@ -3,10 +3,13 @@
 //! This is the only library module that uses `anyhow`: every command turns the typed
 //! errors of the modules below into a message for a person and an exit code.
 
+mod bench;
 mod capture;
 mod devices;
 mod doctor;
 mod export;
+mod listen;
+mod live_view;
 mod look;
 mod models;
 mod needs;
@@ -88,6 +91,13 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Speak text aloud (or into a WAV file) with the Piper voice, or espeak-ng.
     Say(say::SayArgs),
+    /// The live session: speak an idea, show a sketch, hear the next question, get a
+    /// brief. Microphone, camera and speaker by default; --audio, --images and
+    /// --reply-wav run the same loop from files.
+    Listen(listen::ListenArgs),
+    /// Run a fixed scripted session several times and print each stage's latency
+    /// (median, p90) and peak memory.
+    Bench(bench::BenchArgs),
 }
 
 fn parse_preset(text: &str) -> Result<Preset, String> {
@@ -142,6 +152,8 @@ pub fn run() -> ExitCode {
         Command::Needs(command) => needs::run(&cli, command),
         Command::Export(args) => export::run(&cli, args),
         Command::Say(args) => say::run(&cli, args),
+        Command::Listen(args) => listen::run(&cli, args),
+        Command::Bench(args) => bench::run(&cli, args),
     };
     match result {
         Ok(code) => code,

@@ -186,6 +186,8 @@ pub enum StopReason {
     MaxNewTokens,
     /// The KV cache is full.
     ContextFull,
+    /// The receiver of the streamed text went away (the caller has what it needs).
+    Cancelled,
 }
 
 /// Timings and counts of one generation.
@@ -517,6 +519,9 @@ impl LlmEngine {
             if token_ids.len() >= request.max_new_tokens {
                 break StopReason::MaxNewTokens;
             }
+            if text.is_receiver_gone() {
+                break StopReason::Cancelled;
+            }
             if self.cached_token_ids.len() + 1 > max_positions {
                 break StopReason::ContextFull;
             }
@@ -560,6 +565,7 @@ struct Utf8Stream {
     pending: Vec<u8>,
     text: String,
     sink: Option<Sender<String>>,
+    receiver_gone: bool,
 }
 
 impl Utf8Stream {
@@ -568,7 +574,13 @@ impl Utf8Stream {
             pending: Vec::new(),
             text: String::new(),
             sink,
+            receiver_gone: false,
         }
+    }
+
+    /// True once a piece could not be delivered because the receiver was dropped.
+    fn is_receiver_gone(&self) -> bool {
+        self.receiver_gone
     }
 
     fn push(&mut self, bytes: &[u8]) {
@@ -591,8 +603,10 @@ impl Utf8Stream {
         if piece.is_empty() {
             return;
         }
-        if let Some(sink) = &self.sink {
-            let _ = sink.send(piece.clone());
+        if let Some(sink) = &self.sink
+            && sink.send(piece.clone()).is_err()
+        {
+            self.receiver_gone = true;
         }
         self.text.push_str(&piece);
     }

@@ -22,7 +22,9 @@ pub use model::{
     Decision, DesignOption, Evidence, Idea, Module, Need, NeedId, NeedStatus, OpenQuestion,
     Severity, Sketch, SketchId, Utterance, UtteranceId,
 };
-pub use prompt::{Prompt, need_list_prompt, need_slots_prompt, turn_prompt};
+pub use prompt::{
+    Prompt, acknowledgement_prompt, need_list_prompt, need_slots_prompt, turn_prompt,
+};
 pub use update::{
     DecisionUpdate, EvidenceRef, HeardNeed, ModuleUpdate, NeedList, NeedSlots, NeedUpdate,
     OptionUpdate, TurnUpdate, need_list_schema, need_slots_schema, turn_update_schema,

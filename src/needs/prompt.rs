@@ -24,11 +24,15 @@ pub const MAX_PROMPT_NEEDS: usize = 6;
 /// The longest slot value shown in a prompt's state (characters).
 pub const MAX_STATE_VALUE_CHARS: usize = 48;
 
-/// A prompt: the system message and the user message.
+/// A prompt: the system message, worked examples, and the user message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prompt {
     /// Instructions.
     pub system: String,
+    /// Worked examples shown as earlier turns of the conversation: (user, assistant).
+    /// Small models follow examples far better than instructions.
+    #[serde(default)]
+    pub examples: Vec<(String, String)>,
     /// The material for this turn.
     pub user: String,
 }
@@ -60,6 +64,56 @@ Example. Transcript:
 Need N1: Dog owners need to remember their pets' medicine
 Answer: {\"actor\":\"dog owners\",\"pain\":\"they forget the medicine\",\"workaround\":\"a calendar on the fridge\",\"frequency\":null,\"desired_outcome\":null,\"success_metric\":null,\"utterance\":2,\"quote\":\"they write it on a calendar on the fridge\"}";
 
+/// Instructions for the spoken acknowledgement that opens a reply. It is spoken while
+/// the needs are extracted, so it must be short, and it must not ask: the interviewer's
+/// question follows it.
+const ACKNOWLEDGEMENT_SYSTEM: &str =
+    "You are a product interviewer. Say back the problem you heard in one short sentence.";
+
+/// Worked examples of the acknowledgement. Measured with SmolLM2-135M on four test
+/// monologues: with these examples every answer restated the problem ("So they have no
+/// time to plan their lessons."); with instructions alone, two of four answers refused
+/// or rambled.
+const ACKNOWLEDGEMENT_EXAMPLES: [(&str, &str); 2] = [
+    (
+        "Dog owners forget when to give their pets medicine.",
+        "So dog owners lose track of their pets' medicine.",
+    ),
+    (
+        "Small shops spend every Sunday counting their stock by hand.",
+        "So counting stock by hand eats your Sundays.",
+    ),
+];
+
+/// The longest acknowledgement input (characters of the newest utterances).
+pub const MAX_ACKNOWLEDGEMENT_INPUT_CHARS: usize = 400;
+
+/// The prompt for the spoken acknowledgement of the utterances just added: only their
+/// words (the newest last, clipped from the front), so the prompt stays short and the
+/// first spoken word comes quickly.
+pub fn acknowledgement_prompt(discovery: &Discovery, new_utterance_ids: &[UtteranceId]) -> Prompt {
+    let said: Vec<&str> = new_utterance_ids
+        .iter()
+        .filter_map(|id| discovery.utterance(*id))
+        .map(|utterance| utterance.text.trim())
+        .filter(|text| !text.is_empty())
+        .collect();
+    let said = said.join(" ");
+    let n_chars = said.chars().count();
+    let said: String = said
+        .chars()
+        .skip(n_chars.saturating_sub(MAX_ACKNOWLEDGEMENT_INPUT_CHARS))
+        .collect();
+    Prompt {
+        system: ACKNOWLEDGEMENT_SYSTEM.to_string(),
+        examples: ACKNOWLEDGEMENT_EXAMPLES
+            .iter()
+            .map(|(user, assistant)| (user.to_string(), assistant.to_string()))
+            .collect(),
+        user: said,
+    }
+}
+
 /// The all-in-one turn prompt for the utterances just added.
 pub fn turn_prompt(
     discovery: &Discovery,
@@ -72,6 +126,7 @@ pub fn turn_prompt(
     user.push_str(&format!("\nSuggested question: {}\n", next_question.text()));
     Prompt {
         system: TURN_SYSTEM.to_string(),
+        examples: Vec::new(),
         user,
     }
 }
@@ -83,6 +138,7 @@ pub fn need_list_prompt(discovery: &Discovery, new_utterance_ids: &[UtteranceId]
     user.push_str(&needs_state(discovery));
     Prompt {
         system: NEED_LIST_SYSTEM.to_string(),
+        examples: Vec::new(),
         user,
     }
 }
@@ -120,6 +176,7 @@ pub fn need_slots_prompt(
         .collect();
     user.push_str(&format!("Fill: {}\n", wanted.join(", ")));
     Ok(Prompt {
+        examples: Vec::new(),
         system: NEED_SLOTS_SYSTEM.to_string(),
         user,
     })
@@ -317,6 +374,35 @@ mod tests {
             "Suggested question: About \"Freelancers need deadline reminders\": What hurts most about it today?\n",
         );
         assert!(prompt.system.contains("null for a new need"));
+    }
+
+    #[test]
+    fn acknowledgement_prompt_is_the_new_words_with_examples() {
+        let check = |new: &[i64], expected_user: &str| {
+            let discovery = discovery(3);
+            let ids: Vec<UtteranceId> = new.iter().map(|id| UtteranceId(*id)).collect();
+            let prompt = acknowledgement_prompt(&discovery, &ids);
+            assert_eq!(prompt.user, expected_user, "{new:?}");
+            assert_eq!(prompt.examples.len(), ACKNOWLEDGEMENT_EXAMPLES.len());
+            assert!(
+                prompt
+                    .examples
+                    .iter()
+                    .all(|(_, answer)| answer.starts_with("So "))
+            );
+        };
+        check(&[3], "line 3 words words");
+        check(&[1, 2], "line 1 line 2 words");
+        check(&[99], "");
+        let long = discovery(200);
+        let ids: Vec<UtteranceId> = (1..=200).map(UtteranceId).collect();
+        let prompt = acknowledgement_prompt(&long, &ids);
+        assert_eq!(
+            prompt.user.chars().count(),
+            MAX_ACKNOWLEDGEMENT_INPUT_CHARS,
+            "the newest words are kept, clipped from the front"
+        );
+        assert!(prompt.user.ends_with("line 200 words"), "{}", prompt.user);
     }
 
     #[test]

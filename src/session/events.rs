@@ -67,8 +67,8 @@ pub enum Event {
     Transcript {
         /// Hearing's id of the utterance.
         utterance_id: u64,
-        /// The store's utterance number within the session.
-        stored_id: u32,
+        /// The store's id of the utterance.
+        stored_id: i64,
         /// The words.
         text: String,
         /// Start on the audio clock (s).
@@ -93,8 +93,8 @@ pub enum Event {
     TurnStarted {
         /// The turn's index in this run (from 0).
         turn_idx: usize,
-        /// The store's utterance numbers.
-        stored_ids: Vec<u32>,
+        /// The store's ids of the utterances.
+        stored_ids: Vec<i64>,
     },
     /// One sentence of the reply was handed to the sink.
     Speaking {

@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::Instant;
 
 use super::SessionError;
 use crate::audio::source::AudioSource;
@@ -45,6 +46,18 @@ pub enum HearEvent {
         /// Its start on the session clock, in seconds.
         start_s: f64,
     },
+    /// The utterance closed (after the end-of-turn silence, at a push-to-talk release, at
+    /// the maximum length, or at the end of the stream) and went to the transcriber.
+    SpeechEnded {
+        /// The closed utterance.
+        utterance_id: u64,
+        /// Its end (with post-roll) on the session clock, in seconds.
+        end_s: f64,
+        /// Audio from the last speech frame to the close, in ms: the end-of-turn wait.
+        end_of_turn_wait_ms: f64,
+        /// When it closed, on the wall clock.
+        closed_at: Instant,
+    },
     /// The words so far of an open utterance.
     Partial(Transcript),
     /// The words of a closed utterance (text may be empty when the guards dropped it all).
@@ -54,6 +67,15 @@ pub enum HearEvent {
         /// Its id.
         utterance_id: u64,
     },
+}
+
+/// Push-to-talk commands, read between audio blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TalkCommand {
+    /// Switch push-to-talk on (the detector no longer opens utterances) or off.
+    PushToTalk(bool),
+    /// Start talking if idle, end the utterance if talking.
+    Toggle,
 }
 
 /// What a run did.
@@ -77,6 +99,7 @@ pub struct Hear {
     segmenter: Segmenter,
     transcriber: Transcriber,
     config: HearConfig,
+    talk_commands: Option<Receiver<TalkCommand>>,
 }
 
 impl std::fmt::Debug for Hear {
@@ -105,6 +128,36 @@ impl Hear {
             segmenter: Segmenter::new(config.segmenter.clone()),
             transcriber,
             config,
+            talk_commands: None,
+        }
+    }
+
+    /// Reads push-to-talk commands from `commands` between audio blocks.
+    pub fn set_talk_commands(&mut self, commands: Receiver<TalkCommand>) {
+        self.talk_commands = Some(commands);
+    }
+
+    /// Applies the push-to-talk commands that arrived since the last block.
+    fn apply_talk_commands(
+        &mut self,
+        pending: &mut VecDeque<Pending>,
+        on_event: &mut impl FnMut(HearEvent),
+    ) {
+        let mut commands = Vec::new();
+        if let Some(receiver) = &self.talk_commands {
+            commands.extend(receiver.try_iter());
+        }
+        for command in commands {
+            let events = match command {
+                TalkCommand::PushToTalk(enabled) => self.segmenter.set_push_to_talk(enabled),
+                TalkCommand::Toggle if self.segmenter.open_utterance().is_some() => {
+                    self.segmenter.end_talk()
+                }
+                TalkCommand::Toggle => self.segmenter.begin_talk(),
+            };
+            for event in events {
+                self.dispatch(event, pending, on_event);
+            }
         }
     }
 
@@ -129,6 +182,7 @@ impl Hear {
             .partial_interval_ms
             .map(|ms| (u64::from(ms) * u64::from(VAD_SAMPLE_RATE_HZ) / 1000) as usize);
         while !stop.is_some_and(|stop| stop.load(Ordering::Relaxed)) {
+            self.apply_talk_commands(&mut pending, &mut on_event);
             let Some(block) = source.next_block()? else {
                 break;
             };
@@ -197,15 +251,32 @@ impl Hear {
                 })
             }
             SegmentEvent::Discarded { id } => on_event(HearEvent::Discarded { utterance_id: id }),
-            SegmentEvent::Utterance(utterance) => pending.push_back(Pending {
-                reply: self.transcriber.submit(
-                    utterance.id,
-                    utterance.start_sample,
-                    Arc::from(utterance.samples),
-                    false,
-                ),
-                is_partial: false,
-            }),
+            SegmentEvent::Utterance(utterance) => {
+                let post_roll_samples = u64::from(self.config.segmenter.post_roll_ms)
+                    * u64::from(VAD_SAMPLE_RATE_HZ)
+                    / 1000;
+                let speech_end_sample = utterance.end_sample().saturating_sub(post_roll_samples);
+                let wait_samples = self
+                    .segmenter
+                    .clock_samples()
+                    .saturating_sub(speech_end_sample);
+                on_event(HearEvent::SpeechEnded {
+                    utterance_id: utterance.id,
+                    end_s: utterance.end_s(),
+                    end_of_turn_wait_ms: wait_samples as f64 * 1000.0
+                        / f64::from(VAD_SAMPLE_RATE_HZ),
+                    closed_at: Instant::now(),
+                });
+                pending.push_back(Pending {
+                    reply: self.transcriber.submit(
+                        utterance.id,
+                        utterance.start_sample,
+                        Arc::from(utterance.samples),
+                        false,
+                    ),
+                    is_partial: false,
+                })
+            }
         }
     }
 }

@@ -5,6 +5,9 @@
 
 pub mod events;
 pub mod hear;
+pub mod live;
+mod see;
+mod turn;
 pub mod understand;
 
 use crate::audio::AudioError;
@@ -43,6 +46,9 @@ pub enum SessionError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A session thread could not be started.
+    #[error("could not start a session thread ({0}); the system may be out of resources")]
+    Thread(String),
     /// A constrained answer did not read as the expected shape.
     #[error(
         "the {purpose} answer did not parse ({reason}); this is a bug, please report it with the text: {text}"

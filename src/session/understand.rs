@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use super::SessionError;
 use crate::llm::chat::ChatMessage;
 use crate::llm::constrain::{JsonConstraint, TokenVocab};
-use crate::llm::engine::{GenerateRequest, GenerationStats, LlmHandle, Sampling};
+use crate::llm::engine::{GenerateRequest, Generation, GenerationStats, LlmHandle, Sampling};
 use crate::llm::schema::Schema;
 use crate::needs::{
     self, Discovery, Idea, MergeReport, NeedId, NeedList, NeedSlots, NextQuestion, SessionCoverage,
@@ -142,14 +142,45 @@ impl Understand {
         at: DateTime<Utc>,
     ) -> Result<TurnOutcome, SessionError> {
         let started = Instant::now();
-        // Store what was said and shown before any model runs: nothing captured is lost.
-        let mut new_utterance_ids = Vec::with_capacity(input.utterances.len());
-        for utterance in &input.utterances {
-            new_utterance_ids.push(store.add_utterance(session, utterance)?);
-        }
-        for sketch in &input.sketches {
-            store.add_sketch(session, sketch)?;
-        }
+        let new_utterance_ids = store_turn_input(store, session, input)?;
+        let mut outcome = self.understand_stored(store, session, &new_utterance_ids, at)?;
+        outcome.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        Ok(outcome)
+    }
+
+    /// Starts the spoken acknowledgement of the newest utterances: the model's short
+    /// reflection of what it heard, streamed to `stream` piece by piece. Dropping the
+    /// stream's receiver ends the generation early. The turn's stored state is read, not
+    /// changed.
+    pub fn acknowledge(
+        &self,
+        store: &Store,
+        session: SessionId,
+        new_utterance_ids: &[UtteranceId],
+        max_new_tokens: usize,
+        stream: std::sync::mpsc::Sender<String>,
+    ) -> Result<std::sync::mpsc::Receiver<Result<Generation, crate::llm::LlmError>>, SessionError>
+    {
+        let discovery = discovery_from(&store.load_session(session)?);
+        let prompt = needs::acknowledgement_prompt(&discovery, new_utterance_ids);
+        let request = GenerateRequest::chat(chat_messages(&prompt))
+            .with_max_new_tokens(max_new_tokens)
+            .with_sampling(Sampling::Greedy)
+            .with_stream(stream);
+        Ok(self.llm.submit(request))
+    }
+
+    /// Understands utterances already in the store (see [`store_turn_input`]): extracts,
+    /// merges, saves and picks the question to ask.
+    pub fn understand_stored(
+        &self,
+        store: &mut Store,
+        session: SessionId,
+        new_utterance_ids: &[UtteranceId],
+        at: DateTime<Utc>,
+    ) -> Result<TurnOutcome, SessionError> {
+        let started = Instant::now();
+        let new_utterance_ids = new_utterance_ids.to_vec();
         let record = store.load_session(session)?;
         let mut discovery = discovery_from(&record);
         if record.info.idea.is_none()
@@ -322,13 +353,10 @@ impl Understand {
     ) -> Result<T, SessionError> {
         let schema = Arc::new(Schema::from_json(schema)?);
         let constraint = JsonConstraint::new(schema, Arc::clone(&self.vocab), max_document_bytes)?;
-        let request = GenerateRequest::chat(vec![
-            ChatMessage::system(prompt.system.clone()),
-            ChatMessage::user(prompt.user.clone()),
-        ])
-        .with_max_new_tokens(max_document_bytes)
-        .with_sampling(self.config.sampling)
-        .with_constraint(Box::new(constraint));
+        let request = GenerateRequest::chat(chat_messages(prompt))
+            .with_max_new_tokens(max_document_bytes)
+            .with_sampling(self.config.sampling)
+            .with_constraint(Box::new(constraint));
         let generation = self.llm.generate(request)?;
         tracing::debug!(purpose, text = %generation.text, "constrained answer");
         llm_calls.push(LlmCall {
@@ -342,6 +370,18 @@ impl Understand {
             text: generation.text,
         })
     }
+}
+
+/// A domain prompt as a conversation: instructions, the worked examples as earlier
+/// turns, then the material.
+fn chat_messages(prompt: &needs::Prompt) -> Vec<ChatMessage> {
+    let mut messages = vec![ChatMessage::system(prompt.system.clone())];
+    for (user, assistant) in &prompt.examples {
+        messages.push(ChatMessage::user(user.clone()));
+        messages.push(ChatMessage::assistant(assistant.clone()));
+    }
+    messages.push(ChatMessage::user(prompt.user.clone()));
+    messages
 }
 
 /// Shortest statement and quote a need may have (characters).
@@ -370,6 +410,23 @@ fn at_least_one_need(mut schema: serde_json::Value) -> serde_json::Value {
         }
     }
     schema
+}
+
+/// Stores what a turn brings — utterances, then sketches — before any model runs on it,
+/// so nothing captured is lost; returns the new utterances' ids in order.
+pub fn store_turn_input(
+    store: &mut Store,
+    session: SessionId,
+    input: &TurnInput,
+) -> Result<Vec<UtteranceId>, SessionError> {
+    let mut new_utterance_ids = Vec::with_capacity(input.utterances.len());
+    for utterance in &input.utterances {
+        new_utterance_ids.push(store.add_utterance(session, utterance)?);
+    }
+    for sketch in &input.sketches {
+        store.add_sketch(session, sketch)?;
+    }
+    Ok(new_utterance_ids)
 }
 
 /// A session's stored state as the domain sees it.
