@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::Cli;
 use super::listen::{ListenArgs, prepare, run_prepared};
 use super::transcribe::{VadChoice, load_detector};
+use crate::audio::playback::{OutputConfig, WavFileConfig};
 use crate::session::events::{Event, TurnLatency};
 use crate::session::live::{LiveStages, ReplyOutput};
 use crate::store::Store;
@@ -45,7 +46,7 @@ pub struct BenchArgs {
     /// Deliver the audio in real time, with partial transcripts, as a microphone would.
     #[arg(long)]
     realtime: bool,
-    /// Also write the replies here, as a WAV (the last run's).
+    /// Keep the last run's spoken replies in this WAV file.
     #[arg(long, value_name = "FILE.wav")]
     reply_wav: Option<PathBuf>,
     /// Machine-readable output: one JSON object.
@@ -168,10 +169,13 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode> {
         config.store_path = Store::default_path(&run_data);
         config.sketch_dir = run_data.join("sketches");
         config.brief_path = run_data.join("brief.md");
-        let output = match (&template.output, run_idx + 1 == args.runs) {
-            (ReplyOutput::Sink(sink), true) => ReplyOutput::Sink(sink.clone()),
-            _ => ReplyOutput::None,
+        // Every run speaks into a WAV file as fast as it can be written, so each turn pays
+        // for its synthesis; the last run's goes to --reply-wav when given.
+        let reply_path = match (&args.reply_wav, run_idx + 1 == args.runs) {
+            (Some(path), true) => path.clone(),
+            _ => run_data.join("reply.wav"),
         };
+        let output = ReplyOutput::Sink(OutputConfig::WavFile(WavFileConfig::new(reply_path)));
         let prepared = super::listen::Prepared {
             stages: LiveStages {
                 detector: load_detector(cli, VadChoice::Silero)?,

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-pub use whisper::{Transcriber, WhisperConfig};
+pub use whisper::{EncoderWindow, Transcriber, WhisperConfig};
 
 /// Everything that can go wrong transcribing.
 #[derive(Debug, thiserror::Error)]

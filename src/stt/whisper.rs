@@ -25,6 +25,60 @@ pub const WHISPER_SAMPLE_RATE_HZ: u32 = 16_000;
 const MIN_INPUT_SAMPLES: usize = 17_600;
 /// whisper.cpp timestamps are in units of 10 ms.
 const TIMESTAMP_UNITS_PER_S: f64 = 100.0;
+/// Samples per encoder frame: the encoder's frames are 20 ms (50 a second).
+const SAMPLES_PER_ENCODER_FRAME: usize = 320;
+/// Encoder frames of Whisper's full 30 s window (`n_audio_ctx` of every Whisper model).
+pub const FULL_AUDIO_CTX: usize = 1500;
+/// Frames encoded beyond the end of the utterance when the window is fitted to it
+/// (1.28 s of the trailing silence Whisper was trained to see after speech).
+pub const FIT_MARGIN_FRAMES: usize = 64;
+/// The smallest fitted window (10.24 s). Shorter windows lose words on short utterances:
+/// with 128–384 frames, tiny.en heard espeak-ng's "Yes." as "S.", "Who pays for it?" as
+/// "Who pays for me" and repeated "Maybe twice a week." twice, which 512 frames did not.
+pub const MIN_FIT_FRAMES: usize = 512;
+/// Fitted windows are rounded up to a multiple of this many frames.
+const FIT_ROUND_FRAMES: usize = 32;
+
+/// How much audio the encoder runs on for each utterance.
+///
+/// Whisper was trained on 30 s windows, and whisper.cpp encodes all 1500 frames of one
+/// even for a 2 s utterance; the encoder is most of the time of a short utterance. With
+/// [`EncoderWindow::FitUtterance`] (whisper.cpp's `audio_ctx`) only the utterance and a
+/// margin of silence after it are encoded. `tests/hear.rs` checks that the words stay
+/// those of the full window on real and synthesised speech.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EncoderWindow {
+    /// The utterance's own length (50 frames a second) plus [`FIT_MARGIN_FRAMES`], rounded
+    /// up to a multiple of 32 frames, at least [`MIN_FIT_FRAMES`] and at most the full
+    /// window.
+    #[default]
+    FitUtterance,
+    /// Whisper's full 30 s window, whatever the utterance's length.
+    Full,
+    /// A fixed number of 20 ms frames (at most 1500).
+    Frames(usize),
+}
+
+impl EncoderWindow {
+    /// whisper.cpp's `audio_ctx` for an utterance of `n_samples` at 16 kHz: the encoder
+    /// frames to run (0 means the full window).
+    pub fn audio_ctx(self, n_samples: usize) -> usize {
+        match self {
+            Self::Full => 0,
+            Self::Frames(n_frames) => n_frames.clamp(1, FULL_AUDIO_CTX),
+            Self::FitUtterance => {
+                let n_frames = n_samples.div_ceil(SAMPLES_PER_ENCODER_FRAME) + FIT_MARGIN_FRAMES;
+                let n_frames =
+                    (n_frames.div_ceil(FIT_ROUND_FRAMES) * FIT_ROUND_FRAMES).max(MIN_FIT_FRAMES);
+                if n_frames >= FULL_AUDIO_CTX {
+                    0
+                } else {
+                    n_frames
+                }
+            }
+        }
+    }
+}
 
 /// How to decode.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,8 +89,9 @@ pub struct WhisperConfig {
     pub language: String,
     /// Beam width; `None` decodes greedily.
     pub beam_size: Option<usize>,
-    /// Encoder context in frames of 20 ms (whisper.cpp `audio_ctx`); `None` encodes the full 30 s window.
-    pub audio_ctx: Option<usize>,
+    /// How much audio the encoder runs on (whisper.cpp `audio_ctx`): by default the
+    /// utterance's length, not the full 30 s window.
+    pub window: EncoderWindow,
     /// Run on the GPU when the build has a backend.
     pub use_gpu: bool,
     /// Hallucination guard thresholds.
@@ -51,7 +106,7 @@ impl Default for WhisperConfig {
                 .unwrap_or(2),
             language: "en".into(),
             beam_size: None,
-            audio_ctx: None,
+            window: EncoderWindow::default(),
             use_gpu: true,
             guards: GuardConfig::default(),
         }
@@ -252,9 +307,6 @@ fn decode(
     if request.is_partial {
         params.set_single_segment(true);
     }
-    if let Some(audio_ctx) = config.audio_ctx {
-        params.set_audio_ctx(audio_ctx as i32);
-    }
     let padded: Vec<f32>;
     let samples: &[f32] = if request.samples.len() < MIN_INPUT_SAMPLES {
         padded = request
@@ -268,6 +320,7 @@ fn decode(
     } else {
         &request.samples
     };
+    params.set_audio_ctx(config.window.audio_ctx(samples.len()) as i32);
     state
         .full(params, samples)
         .map_err(|err| SttError::Decode(err.to_string()))?;
@@ -332,4 +385,38 @@ fn decode(
         language,
         decode_ms: started.elapsed().as_secs_f64() * 1000.0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fitted_window_covers_the_utterance_and_a_margin() {
+        let window = EncoderWindow::FitUtterance;
+        // jfk.wav: 11 s = 550 frames, + 64 = 614, rounded up to 640.
+        assert_eq!(window.audio_ctx(11 * 16_000), 640);
+        // 9 s: 450 + 64 = 514 → 544.
+        assert_eq!(window.audio_ctx(9 * 16_000), 544);
+        // Short utterances get the smallest window.
+        assert_eq!(window.audio_ctx(MIN_INPUT_SAMPLES), MIN_FIT_FRAMES);
+        assert_eq!(window.audio_ctx(5 * 16_000), MIN_FIT_FRAMES);
+        for n_samples in [16_000, 16_001, 80_000, 123_457, 400_000] {
+            let n_frames = window.audio_ctx(n_samples);
+            assert!(n_frames * SAMPLES_PER_ENCODER_FRAME >= n_samples + 64 * 320);
+            assert!(n_frames >= MIN_FIT_FRAMES);
+            assert!(n_frames.is_multiple_of(FIT_ROUND_FRAMES));
+            assert!(n_frames < FULL_AUDIO_CTX);
+        }
+        // 28.8 s and longer need the whole window: 0 asks whisper.cpp for its default.
+        assert_eq!(window.audio_ctx(28 * 16_000 + 12_800), 0);
+        assert_eq!(window.audio_ctx(30 * 16_000), 0);
+        assert_eq!(window.audio_ctx(120 * 16_000), 0);
+        assert_eq!(EncoderWindow::Full.audio_ctx(16_000), 0);
+        assert_eq!(EncoderWindow::Frames(576).audio_ctx(16_000), 576);
+        assert_eq!(
+            EncoderWindow::Frames(9_999).audio_ctx(16_000),
+            FULL_AUDIO_CTX
+        );
+    }
 }
