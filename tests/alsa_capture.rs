@@ -18,29 +18,11 @@ use ideadesk::vad::silero::SileroDetector;
 
 const CAPTURE_RATE_HZ: u32 = 16_000;
 
-fn raw_i16(samples: &[f32]) -> Vec<u8> {
-    samples
-        .iter()
-        .flat_map(|&s| ((s * 32768.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes())
-        .collect()
-}
-
 #[test]
 fn alsa_file_capture_is_exact_and_is_heard() {
     let dir = tempfile::tempdir().unwrap();
     // The sentence, 16 kHz mono i16, as raw samples.
-    let speech = dir.path().join("speech.wav");
-    common::synthesize_speech(&speech, "en-us", &common::IDEA_SENTENCES[1..2]);
-    let speech_16k = dir.path().join("speech-16k.wav");
-    common::sox_convert(
-        &speech,
-        &speech_16k,
-        &["-r", "16000", "-c", "1", "-b", "16"],
-    );
-    let (samples, rate) = common::read_wav_mono(&speech_16k);
-    assert_eq!(rate, CAPTURE_RATE_HZ);
-    let raw = dir.path().join("speech.raw");
-    std::fs::write(&raw, raw_i16(&samples)).unwrap();
+    let (raw, samples) = common::speech_raw_16k(dir.path(), &common::IDEA_SENTENCES[1..2]);
 
     let config = common::repo_root().join("tests/alsa/asound.conf");
     // SAFETY: set once, before any thread of this test binary touches the environment or ALSA.
@@ -75,7 +57,7 @@ fn alsa_file_capture_is_exact_and_is_heard() {
             captured.len(),
             samples.len()
         );
-        let expected: Vec<f32> = raw_i16(&samples)
+        let expected: Vec<f32> = common::raw_i16(&samples)
             .chunks_exact(2)
             .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
             .collect();

@@ -186,6 +186,33 @@ pub fn synthesize_speech(path: &Path, voice: &str, sentences: &[&str]) -> Vec<(f
     spans
 }
 
+/// Speaks `sentences` (see [`synthesize_speech`]) and writes them as the raw 16 kHz mono
+/// little-endian i16 file ALSA's file plugin captures from (`tests/alsa/asound.conf`).
+/// Returns the raw file and the 16 kHz samples.
+pub fn speech_raw_16k(dir: &Path, sentences: &[&str]) -> (PathBuf, Vec<f32>) {
+    let speech = dir.join("speech.wav");
+    synthesize_speech(&speech, "en-us", sentences);
+    let speech_16k = dir.join("speech-16k.wav");
+    sox_convert(
+        &speech,
+        &speech_16k,
+        &["-r", "16000", "-c", "1", "-b", "16"],
+    );
+    let (samples, sample_rate_hz) = read_wav_mono(&speech_16k);
+    assert_eq!(sample_rate_hz, 16_000);
+    let raw_path = dir.join("speech.raw");
+    std::fs::write(&raw_path, raw_i16(&samples)).expect("the raw file is written");
+    (raw_path, samples)
+}
+
+/// Samples in [-1, 1] as little-endian i16 bytes.
+pub fn raw_i16(samples: &[f32]) -> Vec<u8> {
+    samples
+        .iter()
+        .flat_map(|&s| ((s * 32768.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes())
+        .collect()
+}
+
 /// Writes interleaved i16 samples as a WAV.
 pub fn write_wav_i16(path: &Path, samples: &[i16], sample_rate_hz: u32, n_channels: u16) {
     let spec = hound::WavSpec {
