@@ -367,6 +367,8 @@ pub fn run(cli: &Cli, args: &ListenArgs) -> anyhow::Result<ExitCode> {
     let (control_tx, control_rx) = mpsc::channel();
     static SESSION_DONE: AtomicBool = AtomicBool::new(false);
     let use_tui = !args.no_tui && std::io::stdout().is_terminal();
+    // Ctrl-C (or a SIGINT from outside) flushes, writes the brief and ends with code 0.
+    forward_ctrl_c(control_tx.clone(), &SESSION_DONE);
     let summary = if use_tui {
         let (event_tx, event_rx) = mpsc::channel();
         let session = std::thread::Builder::new()
@@ -378,14 +380,18 @@ pub fn run(cli: &Cli, args: &ListenArgs) -> anyhow::Result<ExitCode> {
                 })
             })
             .context("starting the session thread")?;
+        let quit = control_tx.clone();
         let view = super::live_view::run(event_rx, control_tx);
+        // Whatever ended the view (the session's end, q, or a terminal error), the
+        // session ends too; a second Quit is harmless.
+        let _ = quit.send(Control::Quit);
         let summary = session
             .join()
             .map_err(|_| anyhow::anyhow!("the session thread panicked; this is a bug"))??;
+        SESSION_DONE.store(true, Ordering::SeqCst);
         view.context("drawing the live view")?;
         summary
     } else {
-        forward_ctrl_c(control_tx, &SESSION_DONE);
         let quiet = cli.quiet > 0;
         let summary = run_prepared(prepared, control_rx, |record| {
             write_event(&mut events_file, record);
@@ -426,7 +432,11 @@ fn print_event(record: &EventRecord) {
             device,
             status,
             detail,
-        } => format!("{device:?} {status:?}: {detail}").to_lowercase(),
+        } => format!(
+            "{} {}: {detail}",
+            format!("{device:?}").to_lowercase(),
+            format!("{status:?}").to_lowercase()
+        ),
         Event::Transcript { text, stt_ms, .. } => {
             format!("you: {text}   (transcribed in {stt_ms:.0} ms)")
         }
