@@ -69,11 +69,11 @@ pub enum AudioError {
         reason: String,
     },
     /// No output device (or none with the given name).
-    #[error("no audio output device{}; run `ideadesk devices` to see what there is, or use --out FILE.wav to write the speech to a file", .0.as_ref().map(|name| format!(" named {name:?}")).unwrap_or_default())]
+    #[error("no audio output device{}; run `ideadesk devices` to see what there is, or write the speech to a WAV file instead (`say --out F.wav`, `listen --reply-wav F.wav`)", .0.as_ref().map(|name| format!(" named {name:?}")).unwrap_or_default())]
     NoOutputDevice(Option<String>),
     /// The output device exists but could not be opened.
     #[error(
-        "cannot open audio output {device:?}: {reason}; is another program using it? Or use --out FILE.wav to write the speech to a file"
+        "cannot open audio output {device:?}: {reason}; is another program using it? Or write the speech to a WAV file instead (`say --out F.wav`, `listen --reply-wav F.wav`)"
     )]
     OpenOutputDevice {
         /// The device's name.

@@ -1873,7 +1873,7 @@ mod tests {
             "{err:?}"
         );
         if matches!(err, AudioError::NoOutputDevice(_)) {
-            assert!(err.to_string().contains("--out FILE.wav"), "{err}");
+            assert!(err.to_string().contains("--reply-wav"), "{err}");
         }
     }
 
@@ -1885,7 +1885,7 @@ mod tests {
             Ok(playback) => playback.close().expect("the speaker closes"),
             Err(err) => {
                 println!("no speaker: {err}");
-                assert!(err.to_string().contains("--out FILE.wav"), "{err}");
+                assert!(err.to_string().contains("--reply-wav"), "{err}");
             }
         }
     }
