@@ -417,6 +417,17 @@ impl LiveView {
         self.end.is_some()
     }
 
+    /// True when the session ended by itself (its audio ran out, hearing stopped), not
+    /// because the person quit: the last screen then stays until a key is pressed, so it
+    /// can be read.
+    fn holds_last_screen(&self) -> bool {
+        !self.quitting
+            && self
+                .end
+                .as_ref()
+                .is_some_and(|end| end.reason != QUIT_REASON)
+    }
+
     /// Draws the whole screen.
     pub(crate) fn render(&self, frame: &mut Frame) {
         let area = frame.area();
@@ -937,6 +948,9 @@ impl LiveView {
     /// The keys, or what happens after quitting.
     fn footer_line(&self) -> Line<'static> {
         let dim = Style::new().fg(Color::DarkGray);
+        if self.holds_last_screen() {
+            return Line::styled("session ended · press any key to leave", dim);
+        }
         if self.end.is_some() {
             return Line::styled("session ended", dim);
         }
@@ -1034,10 +1048,22 @@ fn run_loop(
             changed = false;
             last_draw = Some(Instant::now());
         }
-        if finished {
+        // A held screen outlives the session's channel, which closes right after `Ended`.
+        if finished && !view.holds_last_screen() {
             return Ok(());
         }
         if term_event::poll(key_poll_timeout)? {
+            if finished {
+                // The held last screen: any key leaves, a resize redraws.
+                match term_event::read()? {
+                    term_event::Event::Key(key) if key.kind == KeyEventKind::Press => {
+                        return Ok(());
+                    }
+                    term_event::Event::Resize(..) => changed = true,
+                    _ => {}
+                }
+                continue;
+            }
             match term_event::read()? {
                 term_event::Event::Key(key) => {
                     if let Some(control) = control_for_key(&key) {
@@ -1056,6 +1082,9 @@ fn run_loop(
         }
     }
 }
+
+/// The end reason the session gives when the person quit (`session::live`).
+const QUIT_REASON: &str = "quit";
 
 /// The short name of a device.
 fn device_name(device: DeviceKind) -> &'static str {
@@ -1925,12 +1954,33 @@ mod tests {
             30,
             &[
                 "ended: end of audio · 2 turns · 2 utterances",
-                "session ended",
+                "session ended · press any key to leave",
             ],
             &["q quit"],
         );
         // The question of an earlier reply stays when a later one asks nothing.
         check(&events, 100, 30, &["asked: Who?"], &[]);
+    }
+
+    #[test]
+    fn the_last_screen_is_held_only_when_the_session_ended_by_itself() {
+        let check = |reason: &str, quitting: bool, expected: bool| {
+            let mut view = LiveView::new();
+            view.quitting = quitting;
+            assert!(!view.holds_last_screen());
+            view.apply(&EventRecord {
+                at_ms: 1.0,
+                event: Event::Ended {
+                    reason: reason.into(),
+                    n_turns: 1,
+                    n_utterances: 1,
+                },
+            });
+            assert_eq!(view.holds_last_screen(), expected, "{reason} {quitting}");
+        };
+        check("end of audio", false, true);
+        check("end of audio", true, false);
+        check(QUIT_REASON, false, false);
     }
 
     #[test]
