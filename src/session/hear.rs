@@ -252,14 +252,10 @@ impl Hear {
             }
             SegmentEvent::Discarded { id } => on_event(HearEvent::Discarded { utterance_id: id }),
             SegmentEvent::Utterance(utterance) => {
-                let post_roll_samples = u64::from(self.config.segmenter.post_roll_ms)
-                    * u64::from(VAD_SAMPLE_RATE_HZ)
-                    / 1000;
-                let speech_end_sample = utterance.end_sample().saturating_sub(post_roll_samples);
                 let wait_samples = self
                     .segmenter
                     .clock_samples()
-                    .saturating_sub(speech_end_sample);
+                    .saturating_sub(utterance.speech_end_sample);
                 on_event(HearEvent::SpeechEnded {
                     utterance_id: utterance.id,
                     end_s: utterance.end_s(),

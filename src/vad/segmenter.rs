@@ -55,6 +55,9 @@ pub struct Utterance {
     pub start_sample: u64,
     /// 16 kHz mono audio.
     pub samples: Vec<f32>,
+    /// One past the last speech frame on the session clock: the end of the samples
+    /// without their post-roll (the end itself when speech ran to the close).
+    pub speech_end_sample: u64,
 }
 
 impl Utterance {
@@ -265,6 +268,7 @@ impl Segmenter {
         Some(SegmentEvent::Utterance(Utterance {
             id: open.id,
             start_sample: open.start_sample,
+            speech_end_sample: open.start_sample + open.speech_end.min(cut) as u64,
             samples: open.samples,
         }))
     }
@@ -295,6 +299,7 @@ impl Segmenter {
         let first = Utterance {
             id: open.id,
             start_sample: open.start_sample,
+            speech_end_sample: open.start_sample + open.speech_end.min(split_sample) as u64,
             samples: std::mem::take(&mut open.samples),
         };
         let id = self.next_id;
@@ -445,6 +450,38 @@ mod tests {
             (end_ms - (offset_ms + 200.0)).abs() <= FRAME_MS,
             "end {end_ms}"
         );
+    }
+
+    #[test]
+    fn speech_end_leaves_out_the_post_roll_only_where_there_is_one() {
+        let check = |probabilities: &[f32], expected_speech_end_frames: u64| {
+            let mut segmenter = Segmenter::new(SegmenterConfig::default());
+            let frame = [0.1f32; VAD_FRAME_SAMPLES];
+            let mut events = Vec::new();
+            for &p in probabilities {
+                events.extend(segmenter.push_frame(&frame, p));
+            }
+            events.extend(segmenter.finish());
+            let utterance = events
+                .into_iter()
+                .find_map(|event| match event {
+                    SegmentEvent::Utterance(u) => Some(u),
+                    _ => None,
+                })
+                .expect("an utterance");
+            assert_eq!(
+                utterance.speech_end_sample,
+                expected_speech_end_frames * VAD_FRAME_SAMPLES as u64,
+                "{probabilities:?}"
+            );
+            assert!(utterance.speech_end_sample <= utterance.end_sample());
+        };
+        // Closed by the end-of-turn silence: the post-roll follows the speech.
+        check(&script(&[(0.0, 20), (0.9, 30), (0.0, 40)]), 50);
+        // The stream ends mid-speech: the speech runs to the end, there is no post-roll.
+        check(&script(&[(0.0, 20), (0.9, 30)]), 50);
+        // Two frames of silence before the end: shorter than the post-roll.
+        check(&script(&[(0.0, 20), (0.9, 30), (0.0, 2)]), 50);
     }
 
     #[test]
