@@ -180,7 +180,6 @@ impl Understand {
         at: DateTime<Utc>,
     ) -> Result<TurnOutcome, SessionError> {
         let started = Instant::now();
-        let new_utterance_ids = new_utterance_ids.to_vec();
         let record = store.load_session(session)?;
         let mut discovery = discovery_from(&record);
         if record.info.idea.is_none()
@@ -201,10 +200,10 @@ impl Understand {
         } else {
             match self.config.extraction {
                 Extraction::Whole => {
-                    self.extract_whole(&discovery, &new_utterance_ids, &mut llm_calls)?
+                    self.extract_whole(&discovery, new_utterance_ids, &mut llm_calls)?
                 }
                 Extraction::Split => {
-                    self.extract_split(&discovery, &new_utterance_ids, &mut llm_calls)?
+                    self.extract_split(&discovery, new_utterance_ids, &mut llm_calls)?
                 }
             }
         };
