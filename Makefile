@@ -1,5 +1,5 @@
 # ideadesk — developer entry points. `make test` is the one CI runs.
-.PHONY: test deps test-models build check fmt lint bench clean-test-models
+.PHONY: test deps test-models build check fmt lint bench bench-peers clean-test-models
 
 CARGO ?= cargo
 
@@ -29,6 +29,12 @@ lint:
 ## Criterion benches (not part of `make test`).
 bench: test-models
 	$(CARGO) bench
+
+## ideadesk against faster-whisper, llama.cpp and piper-tts, side by side (not part of
+## `make test`; the first run builds the peers' Python venv, llama.cpp from source).
+## Options for benches/peers/run.py go in PEERS_ARGS, e.g. PEERS_ARGS="--rounds 9".
+bench-peers: test-models
+	benches/peers/bench-peers.sh $(PEERS_ARGS)
 
 clean-test-models:
 	rm -rf models/test

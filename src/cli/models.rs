@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::{Cli, human_bytes, parse_role};
-use crate::models::convert::convert_ct2_whisper;
+use crate::models::convert::{WhisperWeightType, convert_ct2_whisper_as};
 use crate::models::{FileState, Preset, Resolver, Role, RoleStatus, Variant};
 
 /// The `models` subcommands.
@@ -57,9 +57,17 @@ pub struct ConvertArgs {
     /// Folder of the CTranslate2 export (model.bin, vocabulary.txt, config.json).
     #[arg(long, value_name = "DIR")]
     from: PathBuf,
-    /// The ggml file to write (f16); written under a temporary name, then renamed.
+    /// The ggml file to write; written under a temporary name, then renamed.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    /// How the weight matrices are stored: f16 (as CTranslate2 ships them), or quantised
+    /// as whisper.cpp's `quantize` does it: q8_0 (smaller and faster on CPU) or q5_0.
+    #[arg(long = "type", value_name = "TYPE", default_value = "f16", value_parser = parse_weight_type)]
+    weight_type: WhisperWeightType,
+}
+
+fn parse_weight_type(name: &str) -> Result<WhisperWeightType, String> {
+    WhisperWeightType::parse(name).ok_or_else(|| format!("`{name}` is not one of f16, q8_0, q5_0"))
 }
 
 /// Runs a `models` subcommand.
@@ -260,12 +268,14 @@ fn verify(cli: &Cli, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn convert(cli: &Cli, args: &ConvertArgs) -> anyhow::Result<ExitCode> {
-    let summary = convert_ct2_whisper(&args.from, &args.out, cli.show_progress())
-        .with_context(|| format!("converting {}", args.from.display()))?;
+    let summary =
+        convert_ct2_whisper_as(&args.from, &args.out, args.weight_type, cli.show_progress())
+            .with_context(|| format!("converting {}", args.from.display()))?;
     if cli.quiet == 0 {
         println!(
-            "wrote {} ({}): {} tensors, {} encoder + {} decoder layers, {} of {} vocabulary entries are ordinary tokens",
+            "wrote {} ({}, {}): {} tensors, {} encoder + {} decoder layers, {} of {} vocabulary entries are ordinary tokens",
             summary.path.display(),
+            args.weight_type.as_str(),
             human_bytes(summary.n_bytes),
             summary.n_tensors,
             summary.n_audio_layer,

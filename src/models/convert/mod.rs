@@ -11,7 +11,9 @@ pub mod whisper_ggml;
 
 use std::path::PathBuf;
 
-pub use whisper_ggml::{WhisperGgmlSummary, convert_ct2_whisper};
+pub use whisper_ggml::{
+    WhisperGgmlSummary, WhisperWeightType, convert_ct2_whisper, convert_ct2_whisper_as,
+};
 
 /// Everything that can go wrong converting weights.
 #[derive(Debug, thiserror::Error)]

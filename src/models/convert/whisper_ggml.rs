@@ -7,6 +7,10 @@
 //! row-major data). CTranslate2 fuses the self-attention Q/K/V and the cross-attention
 //! K/V projections; they are split into openai-whisper's separate tensors here, and the
 //! key projections get no bias (CTranslate2's key biases are all zeros).
+//!
+//! The 2-D weights can be written quantised (q8_0 or q5_0, as whisper.cpp's `quantize`
+//! makes them, byte for byte): the convolutions stay f16 and the biases, norms and
+//! positional embeddings f32, as in whisper.cpp's own quantised files.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -28,8 +32,61 @@ const WHISPER_N_FFT: usize = 400;
 const GGML_TYPE_F32: i32 = 0;
 /// ggml type id of f16 tensors.
 const GGML_TYPE_F16: i32 = 1;
+/// ggml type id of q5_0 blocks.
+const GGML_TYPE_Q5_0: i32 = 6;
+/// ggml type id of q8_0 blocks.
+const GGML_TYPE_Q8_0: i32 = 8;
 /// The file-level type: mostly f16.
 const GGML_FTYPE_MOSTLY_F16: i32 = 1;
+/// The file-level type of mostly-q8_0 files.
+const GGML_FTYPE_MOSTLY_Q8_0: i32 = 7;
+/// The file-level type of mostly-q5_0 files.
+const GGML_FTYPE_MOSTLY_Q5_0: i32 = 8;
+/// Quantised files add this to their ftype (ggml's quantisation version 2 × 1000).
+const GGML_QNT_VERSION_OFFSET: i32 = 2000;
+/// Values per quantised block (q8_0 and q5_0).
+const QUANT_BLOCK: usize = 32;
+
+/// How the 2-D weight matrices are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhisperWeightType {
+    /// Half precision, as CTranslate2 ships them.
+    #[default]
+    F16,
+    /// 8-bit blocks of 32 with an f16 scale (34 bytes a block).
+    Q8_0,
+    /// 5-bit blocks of 32 with an f16 scale (22 bytes a block).
+    Q5_0,
+}
+
+impl WhisperWeightType {
+    /// Its name in whisper.cpp's file names: `f16`, `q8_0`, `q5_0`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::F16 => "f16",
+            Self::Q8_0 => "q8_0",
+            Self::Q5_0 => "q5_0",
+        }
+    }
+
+    /// Parses `f16`, `q8_0` or `q5_0`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "f16" => Some(Self::F16),
+            "q8_0" => Some(Self::Q8_0),
+            "q5_0" => Some(Self::Q5_0),
+            _ => None,
+        }
+    }
+
+    fn file_ftype(self) -> i32 {
+        match self {
+            Self::F16 => GGML_FTYPE_MOSTLY_F16,
+            Self::Q8_0 => GGML_QNT_VERSION_OFFSET + GGML_FTYPE_MOSTLY_Q8_0,
+            Self::Q5_0 => GGML_QNT_VERSION_OFFSET + GGML_FTYPE_MOSTLY_Q5_0,
+        }
+    }
+}
 /// The token that ends the ordinary BPE vocabulary.
 const END_OF_TEXT_TOKEN: &str = "<|endoftext|>";
 
@@ -113,6 +170,16 @@ pub fn convert_ct2_whisper(
     out: &Path,
     show_progress: bool,
 ) -> Result<WhisperGgmlSummary, ConvertError> {
+    convert_ct2_whisper_as(ct2_dir, out, WhisperWeightType::F16, show_progress)
+}
+
+/// Like [`convert_ct2_whisper`], with the 2-D weights stored as `weight_type`.
+pub fn convert_ct2_whisper_as(
+    ct2_dir: &Path,
+    out: &Path,
+    weight_type: WhisperWeightType,
+    show_progress: bool,
+) -> Result<WhisperGgmlSummary, ConvertError> {
     let model = Ct2Model::read(&ct2_dir.join("model.bin"))?;
     if model.spec_name != "WhisperSpec" {
         return Err(ConvertError::Unsupported(format!(
@@ -141,6 +208,7 @@ pub fn convert_ct2_whisper(
         &hparams,
         &tokens,
         &plans,
+        weight_type,
         show_progress,
     )
     .and_then(|n_bytes| {
@@ -179,6 +247,7 @@ fn write_file(
     hparams: &Hparams,
     tokens: &[Vec<u8>],
     plans: &[TensorPlan],
+    weight_type: WhisperWeightType,
     show_progress: bool,
 ) -> Result<u64, ConvertError> {
     let mut out = CountingWriter {
@@ -201,7 +270,7 @@ fn write_file(
     for value in header {
         out.i32(value as i32)?;
     }
-    out.i32(GGML_FTYPE_MOSTLY_F16)?;
+    out.i32(weight_type.file_ftype())?;
 
     let n_fft_bins = WHISPER_N_FFT / 2 + 1;
     out.i32(hparams.n_mels as i32)?;
@@ -232,7 +301,7 @@ fn write_file(
         let variable = model
             .get(&plan.source)
             .ok_or_else(|| ConvertError::MissingTensor(plan.source.clone()))?;
-        write_tensor(&mut out, plan, variable)?;
+        write_tensor(&mut out, plan, variable, weight_type)?;
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -243,6 +312,7 @@ fn write_tensor(
     out: &mut CountingWriter<'_, impl Write>,
     plan: &TensorPlan,
     variable: &Ct2Variable,
+    weight_type: WhisperWeightType,
 ) -> Result<(), ConvertError> {
     let bad_shape = |expected: &str| ConvertError::BadShape {
         name: plan.source.clone(),
@@ -274,10 +344,22 @@ fn write_tensor(
     if plan.as_column {
         shape.push(1);
     }
-    let ttype = if plan.as_f32 {
-        GGML_TYPE_F32
-    } else {
-        GGML_TYPE_F16
+    // Only matrices are quantised; convolution kernels (3-D) stay f16.
+    let quantised = match weight_type {
+        _ if plan.as_f32 || shape.len() != 2 => None,
+        WhisperWeightType::F16 => None,
+        WhisperWeightType::Q8_0 => Some(GGML_TYPE_Q8_0),
+        WhisperWeightType::Q5_0 => Some(GGML_TYPE_Q5_0),
+    };
+    if quantised.is_some() && !shape[1].is_multiple_of(QUANT_BLOCK) {
+        return Err(bad_shape(&format!(
+            "rows of a multiple of {QUANT_BLOCK} values to be quantised"
+        )));
+    }
+    let ttype = match quantised {
+        Some(ttype) => ttype,
+        None if plan.as_f32 => GGML_TYPE_F32,
+        None => GGML_TYPE_F16,
     };
     out.i32(shape.len() as i32)?;
     out.i32(plan.name.len() as i32)?;
@@ -287,7 +369,15 @@ fn write_tensor(
     }
     out.bytes(plan.name.as_bytes())?;
     let mut buffer = Vec::with_capacity(values.len() * 4);
-    if plan.as_f32 {
+    if quantised == Some(GGML_TYPE_Q8_0) {
+        for block in values.chunks_exact(QUANT_BLOCK) {
+            quantize_block_q8_0(block, &mut buffer);
+        }
+    } else if quantised == Some(GGML_TYPE_Q5_0) {
+        for block in values.chunks_exact(QUANT_BLOCK) {
+            quantize_block_q5_0(block, &mut buffer);
+        }
+    } else if plan.as_f32 {
         for value in values {
             buffer.extend_from_slice(&value.to_le_bytes());
         }
@@ -300,6 +390,57 @@ fn write_tensor(
         }
     }
     out.bytes(&buffer)
+}
+
+/// One q8_0 block as ggml's `quantize_row_q8_0_ref` makes it: the f16 scale
+/// `max |x| / 127`, then 32 signed bytes `round(x / scale)` (halves away from zero).
+fn quantize_block_q8_0(block: &[f32], out: &mut Vec<u8>) {
+    let amax = block
+        .iter()
+        .fold(0.0f32, |amax, value| amax.max(value.abs()));
+    let scale = amax / 127.0;
+    let inverse = if scale != 0.0 { 1.0 / scale } else { 0.0 };
+    out.extend_from_slice(&half::f16::from_f32(scale).to_le_bytes());
+    // f32::round rounds halves away from zero, as C's roundf.
+    out.extend(
+        block
+            .iter()
+            .map(|value| (value * inverse).round() as i8 as u8),
+    );
+}
+
+/// One q5_0 block as ggml's `quantize_row_q5_0_ref` makes it: the f16 scale `max / -16`
+/// (`max` the value of largest magnitude), 32 high bits, then 16 bytes of low nibbles
+/// (value `j` in the low nibble of byte `j`, value `16 + j` in its high nibble).
+fn quantize_block_q5_0(block: &[f32], out: &mut Vec<u8>) {
+    let mut amax = 0.0f32;
+    let mut max = 0.0f32;
+    for &value in block {
+        if amax < value.abs() {
+            amax = value.abs();
+            max = value;
+        }
+    }
+    let scale = max / -16.0;
+    let inverse = if scale != 0.0 { 1.0 / scale } else { 0.0 };
+    let level = |value: f32| -> u8 {
+        // C's `(int8_t)(x + 16.5f)` truncates toward zero; `as i8` saturates, which is
+        // the same on the range reached here ([0.5, 32.5]).
+        ((value * inverse + 16.5) as i8).min(31) as u8
+    };
+    let half_len = QUANT_BLOCK / 2;
+    let mut high_bits = 0u32;
+    let mut nibbles = [0u8; QUANT_BLOCK / 2];
+    for j in 0..half_len {
+        let low = level(block[j]);
+        let high = level(block[half_len + j]);
+        nibbles[j] = (low & 0x0f) | ((high & 0x0f) << 4);
+        high_bits |= u32::from((low & 0x10) >> 4) << j;
+        high_bits |= u32::from((high & 0x10) >> 4) << (j + half_len);
+    }
+    out.extend_from_slice(&half::f16::from_f32(scale).to_le_bytes());
+    out.extend_from_slice(&high_bits.to_le_bytes());
+    out.extend_from_slice(&nibbles);
 }
 
 fn read_hparams(model: &Ct2Model) -> Result<Hparams, ConvertError> {
@@ -625,6 +766,76 @@ mod tests {
         assert_eq!(names.len(), plans.len(), "names are unique");
         assert!(names.contains(&"decoder.blocks.3.cross_attn.value.bias".to_string()));
         assert!(!names.contains(&"encoder.blocks.0.attn.key.bias".to_string()));
+    }
+
+    unsafe extern "C" {
+        /// ggml's own quantiser (linked in through whisper-rs-sys).
+        fn ggml_quantize_chunk(
+            ttype: u32,
+            src: *const f32,
+            dst: *mut std::ffi::c_void,
+            start: i64,
+            n_rows: i64,
+            n_per_row: i64,
+            imatrix: *const f32,
+        ) -> usize;
+    }
+
+    fn ggml_quantize(ttype: i32, values: &[f32], block_bytes: usize) -> Vec<u8> {
+        let mut out = vec![0u8; values.len() / QUANT_BLOCK * block_bytes];
+        // SAFETY: `values` holds one row of whole blocks and `out` the bytes ggml writes
+        // for them; no importance matrix is passed (neither type needs one).
+        let n_written = unsafe {
+            ggml_quantize_chunk(
+                ttype as u32,
+                values.as_ptr(),
+                out.as_mut_ptr().cast(),
+                0,
+                1,
+                values.len() as i64,
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(n_written, out.len());
+        out
+    }
+
+    #[test]
+    fn quantised_blocks_match_ggml_byte_for_byte() {
+        // Values like weights (a deterministic spread), plus blocks that test the corner
+        // cases: all zeros, exact halves (rounding), one large outlier, negative maximum.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut values: Vec<f32> = (0..QUANT_BLOCK * 64)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ((state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32 * 0.2
+            })
+            .collect();
+        values.extend([0.0; QUANT_BLOCK]);
+        values.extend((0..QUANT_BLOCK).map(|j| (j as f32 - 15.5) * 0.5));
+        values.extend((0..QUANT_BLOCK).map(|j| if j == 7 { 40.0 } else { j as f32 * 0.01 }));
+        values.extend((0..QUANT_BLOCK).map(|j| if j == 3 { -2.5 } else { 0.3 - j as f32 * 0.02 }));
+        for value in &mut values {
+            // The converter quantises f16 weights widened to f32.
+            *value = half::f16::from_f32(*value).to_f32();
+        }
+        let ours = |quantize: fn(&[f32], &mut Vec<u8>)| {
+            let mut out = Vec::new();
+            for block in values.chunks_exact(QUANT_BLOCK) {
+                quantize(block, &mut out);
+            }
+            out
+        };
+        assert_eq!(
+            ours(quantize_block_q8_0),
+            ggml_quantize(GGML_TYPE_Q8_0, &values, 34)
+        );
+        assert_eq!(
+            ours(quantize_block_q5_0),
+            ggml_quantize(GGML_TYPE_Q5_0, &values, 22)
+        );
     }
 
     #[test]
