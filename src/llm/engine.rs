@@ -51,6 +51,8 @@ pub struct EngineOptions {
     pub max_context_tokens: usize,
     /// Requantise weight types whose CPU kernel is scalar (Q4_1, Q5_0, Q5_1) to Q8_0.
     pub requantize_slow_types: bool,
+    /// On a CPU with AVX-512 VNNI, run Q4_1 and Q8_0 matrices on our packed kernel.
+    pub packed_kernels: bool,
 }
 
 impl Default for EngineOptions {
@@ -58,6 +60,7 @@ impl Default for EngineOptions {
         Self {
             max_context_tokens: DEFAULT_MAX_CONTEXT_TOKENS,
             requantize_slow_types: true,
+            packed_kernels: true,
         }
     }
 }
@@ -301,6 +304,7 @@ impl LlmEngine {
             options.max_context_tokens,
             LoadOptions {
                 requantize_slow_types: options.requantize_slow_types,
+                packed_kernels: options.packed_kernels,
             },
         )
         .map_err(|err| load_error(err.to_string()))?;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 pub mod chat;
 pub mod constrain;
 pub mod engine;
+pub mod packed;
 pub mod schema;
 pub mod tokenizer;
 pub mod transformer;

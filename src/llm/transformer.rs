@@ -8,8 +8,9 @@
 //! across requests. Here every layer owns a preallocated [`KvCache`] that grows by doubling
 //! and can be truncated, so a later turn reuses the cached prefix and only prefills its
 //! new tokens; grouped-query attention reshapes the queries instead of repeating K/V.
-//! Weight types whose candle CPU kernel is scalar (Q4_1, Q5_0, Q5_1) can be requantised
-//! to Q8_0 at load, which has an AVX2 kernel.
+//! On CPUs with AVX-512 VNNI, Q4_1 and Q8_0 matrices are repacked at load for our own
+//! kernel ([`super::packed`]); elsewhere weight types whose candle CPU kernel is scalar
+//! (Q4_1, Q5_0, Q5_1) can be requantised to Q8_0 at load, which has an AVX2 kernel.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek};
@@ -17,6 +18,8 @@ use std::io::{Read, Seek};
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use serde::{Deserialize, Serialize};
+
+use super::packed::{PackedMatrix, cpu_has_vnni};
 
 /// The KV cache's first allocation, in positions; it doubles when full.
 const INITIAL_CACHE_POSITIONS: usize = 512;
@@ -160,14 +163,53 @@ fn metadata_string<'a>(md: &'a HashMap<String, gguf_file::Value>, key: &str) -> 
 /// How weights are prepared at load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadOptions {
-    /// Requantise weight types with a scalar CPU kernel (Q4_1, Q5_0, Q5_1) to Q8_0.
+    /// Requantise weight types with a scalar CPU kernel (Q4_1, Q5_0, Q5_1) to Q8_0; with
+    /// packed kernels, Q4_1 stays as it is.
     pub requantize_slow_types: bool,
+    /// On a CPU with AVX-512 VNNI, repack Q4_1 and Q8_0 matrices for our own kernel
+    /// ([`PackedMatrix`]) instead of candle's.
+    pub packed_kernels: bool,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
         Self {
             requantize_slow_types: true,
+            packed_kernels: true,
+        }
+    }
+}
+
+impl LoadOptions {
+    fn packs_on(&self, device: &Device) -> bool {
+        self.packed_kernels && device.is_cpu() && cpu_has_vnni()
+    }
+}
+
+/// A weight matrix and the kernel that multiplies by it.
+enum Linear {
+    /// Repacked for our AVX-512 VNNI kernel.
+    Packed(PackedMatrix),
+    /// Candle's own kernels (any device, any type).
+    Candle(QMatMul),
+}
+
+impl Linear {
+    fn new(tensor: QTensor, options: &LoadOptions, device: &Device) -> Result<Self> {
+        if options.packs_on(device)
+            && let Some(packed) = PackedMatrix::from_qtensor(&tensor)?
+        {
+            return Ok(Self::Packed(packed));
+        }
+        Ok(Self::Candle(QMatMul::from_qtensor(tensor)?))
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Packed(packed) => packed.forward(xs),
+            Self::Candle(matmul) => matmul.forward(xs),
         }
     }
 }
@@ -187,10 +229,12 @@ impl<R: Read + Seek> TensorSource<'_, R> {
 
     fn qtensor(&mut self, name: &str) -> Result<QTensor> {
         let tensor = self.content.tensor(self.reader, name, self.device)?;
-        let slow = matches!(
-            tensor.dtype(),
-            GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1
-        );
+        let slow = match tensor.dtype() {
+            // Our packed kernel runs Q4_1 as it is, reading half the bytes of Q8_0.
+            GgmlDType::Q4_1 => !self.options.packs_on(self.device),
+            GgmlDType::Q5_0 | GgmlDType::Q5_1 => true,
+            _ => false,
+        };
         let row_len = tensor.shape().dims().last().copied().unwrap_or(0);
         if self.options.requantize_slow_types
             && self.device.is_cpu()
@@ -203,8 +247,9 @@ impl<R: Read + Seek> TensorSource<'_, R> {
         Ok(tensor)
     }
 
-    fn matmul(&mut self, name: &str) -> Result<QMatMul> {
-        QMatMul::from_qtensor(self.qtensor(name)?)
+    fn matmul(&mut self, name: &str) -> Result<Linear> {
+        let tensor = self.qtensor(name)?;
+        Linear::new(tensor, &self.options, self.device)
     }
 
     fn dense(&mut self, name: &str) -> Result<Tensor> {
@@ -316,10 +361,10 @@ impl KvCache {
 }
 
 struct Attention {
-    q_proj: QMatMul,
-    k_proj: QMatMul,
-    v_proj: QMatMul,
-    o_proj: QMatMul,
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
     q_bias: Option<Tensor>,
     k_bias: Option<Tensor>,
     v_bias: Option<Tensor>,
@@ -329,9 +374,9 @@ struct Attention {
 }
 
 struct Mlp {
-    gate_proj: QMatMul,
-    up_proj: QMatMul,
-    down_proj: QMatMul,
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
 }
 
 impl Module for Mlp {
@@ -355,7 +400,7 @@ pub struct QuantizedDecoder {
     embed_tokens: Tensor,
     blocks: Vec<Block>,
     norm: Tensor,
-    lm_head: QMatMul,
+    lm_head: Linear,
     cos: Tensor,
     sin: Tensor,
     device: Device,
@@ -385,7 +430,7 @@ impl QuantizedDecoder {
         let lm_head = if source.has("output.weight") {
             source.matmul("output.weight")?
         } else {
-            QMatMul::from_qtensor(embed_q)?
+            Linear::new(embed_q, &options, device)?
         };
         let norm = source.dense("output_norm.weight")?;
         let mut blocks = Vec::with_capacity(config.num_hidden_layers);
@@ -514,7 +559,7 @@ impl Attention {
         let n_heads = config.num_attention_heads;
         let n_kv_heads = config.num_key_value_heads;
         let n_rep = n_heads / n_kv_heads;
-        let project = |proj: &QMatMul, bias: &Option<Tensor>| -> Result<Tensor> {
+        let project = |proj: &Linear, bias: &Option<Tensor>| -> Result<Tensor> {
             let out = proj.forward(xs)?;
             match bias {
                 Some(bias) => out.broadcast_add(bias),
