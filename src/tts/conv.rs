@@ -10,7 +10,14 @@
 //! is applied while the padded input is laid out, and the output starts from the bias
 //! plus the residual, so a residual-block convolution is a single pass.
 //!
-//! The result agrees with candle's `conv1d` to float rounding (tested below).
+//! On CPUs with AVX-512 the per-tap products give way to a direct kernel: eight output
+//! channels by 48 time steps live in registers while every input channel and tap is
+//! added in, so the output is read and written once per convolution instead of once per
+//! tap. That matters most where channels are few (the last stages have 64 and 32) and a
+//! per-tap product is too small to keep the multipliers busy.
+//!
+//! The result agrees with candle's `conv1d` to float rounding (tested below, on both
+//! kernels).
 
 use rayon::prelude::*;
 
@@ -19,6 +26,10 @@ const TILE_FLOATS: usize = 128 * 1024;
 /// The shortest and longest tile along time.
 const MIN_TILE_LEN: usize = 256;
 const MAX_TILE_LEN: usize = 8192;
+/// Output channels one pass of the direct kernel keeps in registers.
+const DIRECT_CHANNELS: usize = 8;
+/// Time steps one pass of the direct kernel keeps in registers (three of 16 floats).
+const DIRECT_STEPS: usize = 48;
 
 /// A 1-D convolution with "same" padding, its weights laid out for the fused kernel.
 #[derive(Debug, Clone)]
@@ -33,6 +44,9 @@ pub struct FusedConv1d {
     weight: Vec<f32>,
     /// [c_out]; zeros when the convolution has no bias.
     bias: Vec<f32>,
+    /// For the AVX-512 direct kernel, [c_out / 8][c_in][kernel tap][8]; `None` where the
+    /// CPU lacks AVX-512 or `c_out` is not a multiple of 8.
+    direct: Option<Vec<f32>>,
 }
 
 /// Activations: `n_channels` rows of `n_steps` samples, row-major.
@@ -98,6 +112,21 @@ impl FusedConv1d {
                 }
             }
         }
+        let direct = (direct::available() && c_out.is_multiple_of(DIRECT_CHANNELS)).then(|| {
+            let mut packed = vec![0f32; weight.len()];
+            for out_idx in 0..c_out {
+                let (group_idx, lane) = (out_idx / DIRECT_CHANNELS, out_idx % DIRECT_CHANNELS);
+                for in_idx in 0..c_in {
+                    for tap_idx in 0..kernel_size {
+                        let at = ((group_idx * c_in + in_idx) * kernel_size + tap_idx)
+                            * DIRECT_CHANNELS
+                            + lane;
+                        packed[at] = weight[(out_idx * c_in + in_idx) * kernel_size + tap_idx];
+                    }
+                }
+            }
+            packed
+        });
         Self {
             c_in,
             c_out,
@@ -106,7 +135,19 @@ impl FusedConv1d {
             taps,
             weight: weight.to_vec(),
             bias: bias.map_or_else(|| vec![0.0; c_out], <[f32]>::to_vec),
+            direct,
         }
+    }
+
+    /// The same convolution without the AVX-512 direct kernel (for tests and comparison).
+    pub fn without_direct_kernel(mut self) -> Self {
+        self.direct = None;
+        self
+    }
+
+    /// Whether this convolution runs the AVX-512 direct kernel.
+    pub fn uses_direct_kernel(&self) -> bool {
+        self.direct.is_some()
     }
 
     /// The number of output channels.
@@ -159,6 +200,42 @@ impl FusedConv1d {
         let tile_len = (TILE_FLOATS / self.c_in.max(self.c_out)).clamp(MIN_TILE_LEN, MAX_TILE_LEN);
         let n_tiles = n_steps.div_ceil(tile_len);
         let output_ptr = SharedPtr(output.as_mut_ptr());
+        if let Some(packed) = &self.direct {
+            // Work items are (time tile, group of 8 output channels), so short signals
+            // still share out across threads.
+            let n_groups = self.c_out / DIRECT_CHANNELS;
+            let group_weights = self.c_in * self.kernel_size * DIRECT_CHANNELS;
+            (0..n_tiles * n_groups)
+                .into_par_iter()
+                .for_each(|item_idx| {
+                    let (tile_idx, group_idx) = (item_idx / n_groups, item_idx % n_groups);
+                    let start = tile_idx * tile_len;
+                    let len = tile_len.min(n_steps - start);
+                    let geometry = direct::Geometry {
+                        c_in: self.c_in,
+                        kernel_size: self.kernel_size,
+                        dilation: self.dilation,
+                        in_stride: padded_len,
+                        out_stride: n_steps,
+                    };
+                    // SAFETY: `direct` is only built where `direct::available()` holds.
+                    // The weights are this group's [c_in][tap][8]; reads of `padded` stay
+                    // below column start + len + (K-1)·d ≤ padded_len of each row; the
+                    // item writes only its own 8 rows × [start, start + len) of `output`.
+                    unsafe {
+                        direct::convolve(
+                            &geometry,
+                            packed[group_idx * group_weights..].as_ptr(),
+                            padded.as_ptr().add(start),
+                            output_ptr
+                                .get()
+                                .add(group_idx * DIRECT_CHANNELS * n_steps + start),
+                            len,
+                        );
+                    }
+                });
+            return Signal::new(self.c_out, n_steps, output);
+        }
         let run_tile = |tile_idx: usize, parallelism: gemm::Parallelism| {
             let start = tile_idx * tile_len;
             let len = tile_len.min(n_steps - start);
@@ -241,6 +318,174 @@ impl FusedConv1d {
         }
         Signal::new(self.c_out, n_steps, output)
     }
+}
+
+/// One step of a residual block: convolutions applied in turn, each to the leaky ReLU of
+/// the last one's output, with the step's input added to the last output.
+pub type ResidualStep<'a> = Vec<&'a FusedConv1d>;
+
+/// The time steps one tile of [`mean_of_residual_blocks`] produces: with its halo and
+/// three buffers of 32 to 128 channels it stays within a core's L2.
+const BLOCK_TILE_FLOATS: usize = 64 * 1024;
+
+/// The mean of several residual blocks over the same input (a HiFi-GAN upsampling
+/// stage), computed tile by tile along time: each tile, with the halo its convolutions
+/// need, goes through every block while it is in cache, so the stage reads its input
+/// and writes its output once instead of once per convolution.
+///
+/// `None` when a convolution cannot run the direct kernel (no AVX-512, or channels not a
+/// multiple of 8); the caller then runs the blocks one convolution at a time.
+pub fn mean_of_residual_blocks(
+    input: &Signal,
+    blocks: &[Vec<ResidualStep<'_>>],
+    slope: f32,
+) -> Option<Signal> {
+    let n_channels = input.n_channels;
+    let all_direct = blocks.iter().flatten().flatten().all(|conv| {
+        conv.uses_direct_kernel()
+            && conv.c_in == n_channels
+            && conv.c_out == n_channels
+            && ((conv.kernel_size - 1) * conv.dilation).is_multiple_of(2)
+    });
+    if blocks.is_empty() || !all_direct {
+        return None;
+    }
+    let n_steps = input.n_steps;
+    let tile_len = (BLOCK_TILE_FLOATS / n_channels).clamp(MIN_TILE_LEN, MAX_TILE_LEN);
+    let n_tiles = n_steps.div_ceil(tile_len);
+    let scale = (blocks.len() as f32).recip();
+    let mut output = vec![0f32; n_channels * n_steps];
+    let output_ptr = SharedPtr(output.as_mut_ptr());
+    (0..n_tiles).into_par_iter().for_each(|tile_idx| {
+        let start = tile_idx * tile_len;
+        let len = tile_len.min(n_steps - start);
+        let mut sum = vec![0f32; n_channels * len];
+        for block in blocks {
+            let block_out = residual_block_tile(input, block, slope, start, len);
+            for (total, value) in sum.iter_mut().zip(&block_out) {
+                *total += value;
+            }
+        }
+        for channel_idx in 0..n_channels {
+            let row = &sum[channel_idx * len..(channel_idx + 1) * len];
+            // SAFETY: tiles write disjoint columns [start, start + len) of each row.
+            let dst = unsafe {
+                std::slice::from_raw_parts_mut(
+                    output_ptr.get().add(channel_idx * n_steps + start),
+                    len,
+                )
+            };
+            for (out, value) in dst.iter_mut().zip(row) {
+                *out = value * scale;
+            }
+        }
+    });
+    Some(Signal::new(n_channels, n_steps, output))
+}
+
+/// One residual block over output columns [start, start + len), as `[channel][len]`.
+/// Every convolution's input is zero outside the signal, as with "same" padding.
+fn residual_block_tile(
+    input: &Signal,
+    block: &[ResidualStep<'_>],
+    slope: f32,
+    start: usize,
+    len: usize,
+) -> Vec<f32> {
+    let n_channels = input.n_channels;
+    let pad_of = |conv: &FusedConv1d| (conv.kernel_size - 1) * conv.dilation / 2;
+    // `x` covers [start - extent, start + len + extent).
+    let mut extent: usize = block.iter().flatten().map(|conv| pad_of(conv)).sum();
+    let mut x_len = len + 2 * extent;
+    let mut x = vec![0f32; n_channels * x_len];
+    let (inside, offset) = inside_signal(start, extent, x_len, input.n_steps);
+    for (channel_idx, row) in x.chunks_mut(x_len).enumerate() {
+        let source = &input.data[channel_idx * input.n_steps..(channel_idx + 1) * input.n_steps];
+        row[inside.clone()].copy_from_slice(&source[offset..offset + inside.len()]);
+    }
+    for step in block {
+        let (residual, residual_extent) = (x.clone(), extent);
+        for (conv_idx, conv) in step.iter().enumerate() {
+            let pad = pad_of(conv);
+            // The activated input, zero outside the signal.
+            let (inside, _) = inside_signal(start, extent, x_len, input.n_steps);
+            let mut activated = x;
+            for row in activated.chunks_mut(x_len) {
+                row[..inside.start].fill(0.0);
+                row[inside.end..].fill(0.0);
+                for value in &mut row[inside.clone()] {
+                    *value = if *value >= 0.0 {
+                        *value
+                    } else {
+                        *value * slope
+                    };
+                }
+            }
+            let y_extent = extent - pad;
+            let y_len = len + 2 * y_extent;
+            // The output starts as bias, plus the step's input after its last convolution.
+            let mut y = vec![0f32; n_channels * y_len];
+            let last = conv_idx + 1 == step.len();
+            for (channel_idx, row) in y.chunks_mut(y_len).enumerate() {
+                let bias = conv.bias[channel_idx];
+                if last {
+                    let crop = residual_extent - y_extent;
+                    let residual_len = len + 2 * residual_extent;
+                    let source = &residual[channel_idx * residual_len + crop..][..y_len];
+                    for (out, value) in row.iter_mut().zip(source) {
+                        *out = value + bias;
+                    }
+                } else {
+                    row.fill(bias);
+                }
+            }
+            if let Some(packed) = &conv.direct {
+                let geometry = direct::Geometry {
+                    c_in: n_channels,
+                    kernel_size: conv.kernel_size,
+                    dilation: conv.dilation,
+                    in_stride: x_len,
+                    out_stride: y_len,
+                };
+                let group_weights = n_channels * conv.kernel_size * DIRECT_CHANNELS;
+                for group_idx in 0..n_channels / DIRECT_CHANNELS {
+                    // SAFETY: `direct` exists only where AVX-512 is available; output column
+                    // p reads input columns p .. p + (K-1)·d < y_len + 2·pad = x_len of
+                    // every row, and writes 8 rows × y_len inside `y`.
+                    unsafe {
+                        direct::convolve(
+                            &geometry,
+                            packed[group_idx * group_weights..].as_ptr(),
+                            activated.as_ptr(),
+                            y.as_mut_ptr().add(group_idx * DIRECT_CHANNELS * y_len),
+                            y_len,
+                        );
+                    }
+                }
+            }
+            x = y;
+            x_len = y_len;
+            extent = y_extent;
+        }
+    }
+    debug_assert_eq!(extent, 0);
+    x
+}
+
+/// For a tile buffer covering signal positions [start - extent, start - extent + len):
+/// the buffer's range that lies inside the signal [0, n_steps), and the signal position
+/// where that range starts.
+fn inside_signal(
+    start: usize,
+    extent: usize,
+    len: usize,
+    n_steps: usize,
+) -> (std::ops::Range<usize>, usize) {
+    let skip = extent.saturating_sub(start);
+    let first = start + skip - extent;
+    let end = (start + len - extent).min(n_steps);
+    let n_inside = end.saturating_sub(first);
+    (skip..skip + n_inside, first)
 }
 
 /// A transposed 1-D convolution (upsampling by `stride`), for the decoder's `ups`.
@@ -341,17 +586,169 @@ impl FusedConvTranspose1d {
                 for tap_idx in 0..self.kernel_size {
                     let source =
                         &contributions[(out_idx * self.kernel_size + tap_idx) * n_in..][..n_in];
-                    for (in_step, &value) in source.iter().enumerate() {
-                        let position = in_step * self.stride + tap_idx;
-                        if let Some(out_step) = position.checked_sub(self.padding)
-                            && out_step < n_out
-                        {
-                            row[out_step] += value;
-                        }
+                    // Input step i lands on output step i·stride + tap - padding; keep the
+                    // steps that land inside [0, n_out).
+                    let first_in = self.padding.saturating_sub(tap_idx).div_ceil(self.stride);
+                    let first_out = first_in * self.stride + tap_idx - self.padding;
+                    if first_out >= n_out || first_in >= n_in {
+                        continue;
+                    }
+                    let n_landing =
+                        ((n_out - 1 - first_out) / self.stride + 1).min(n_in - first_in);
+                    for (value, out) in source[first_in..first_in + n_landing]
+                        .iter()
+                        .zip(row[first_out..].iter_mut().step_by(self.stride))
+                    {
+                        *out += value;
                     }
                 }
             });
         Signal::new(self.c_out, n_out, output)
+    }
+}
+
+/// The AVX-512 direct convolution kernel.
+mod direct {
+    use super::{DIRECT_CHANNELS, DIRECT_STEPS};
+
+    /// The shape of one convolution as the kernel walks it.
+    pub(super) struct Geometry {
+        pub c_in: usize,
+        pub kernel_size: usize,
+        pub dilation: usize,
+        /// Floats between input rows (the padded length).
+        pub in_stride: usize,
+        /// Floats between output rows.
+        pub out_stride: usize,
+    }
+
+    /// Whether this CPU has AVX-512 F.
+    pub(super) fn available() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx512f")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// Adds the convolution of `len` steps into 8 output rows that already hold bias
+    /// plus residual.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F (`available`). `weights` points at 8-channel group
+    /// weights [c_in][tap][8]; `input` at column `start` of padded row 0, with every
+    /// column up to `len + (kernel_size - 1) · dilation` readable on each of `c_in` rows;
+    /// `output` at column `start` of the group's first row, `len` columns writable on
+    /// each of 8 rows.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn convolve(
+        geometry: &Geometry,
+        weights: *const f32,
+        input: *const f32,
+        output: *mut f32,
+        len: usize,
+    ) {
+        let mut step = 0;
+        // SAFETY (all three): each pass stays within [step, len) as the caller allows.
+        while step + DIRECT_STEPS <= len {
+            unsafe { pass::<3>(geometry, weights, input, output, step, u16::MAX) };
+            step += DIRECT_STEPS;
+        }
+        while step + 16 <= len {
+            unsafe { pass::<1>(geometry, weights, input, output, step, u16::MAX) };
+            step += 16;
+        }
+        if step < len {
+            let mask = (1u16 << (len - step)) - 1;
+            unsafe { pass::<1>(geometry, weights, input, output, step, mask) };
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    pub(super) unsafe fn convolve(
+        _geometry: &Geometry,
+        _weights: *const f32,
+        _input: *const f32,
+        _output: *mut f32,
+        _len: usize,
+    ) {
+        unreachable!("the direct kernel is only built where AVX-512 is available");
+    }
+
+    /// One pass: 8 output rows × `N_VECTORS` × 16 steps from `step`; `last_mask`
+    /// limits the last vector's lanes (the tail of a tile).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn pass<const N_VECTORS: usize>(
+        geometry: &Geometry,
+        weights: *const f32,
+        input: *const f32,
+        output: *mut f32,
+        step: usize,
+        last_mask: u16,
+    ) {
+        use std::arch::x86_64::*;
+        let mask = |vector_idx: usize| {
+            if vector_idx + 1 == N_VECTORS {
+                last_mask
+            } else {
+                u16::MAX
+            }
+        };
+        let mut acc = [[_mm512_setzero_ps(); N_VECTORS]; DIRECT_CHANNELS];
+        for (row_idx, row) in acc.iter_mut().enumerate() {
+            for (vector_idx, value) in row.iter_mut().enumerate() {
+                // SAFETY: masked lanes are not touched; the rest lie in the item's columns.
+                *value = unsafe {
+                    _mm512_maskz_loadu_ps(
+                        mask(vector_idx),
+                        output.add(row_idx * geometry.out_stride + step + vector_idx * 16),
+                    )
+                };
+            }
+        }
+        for in_idx in 0..geometry.c_in {
+            // SAFETY: row `in_idx` of the padded input.
+            let in_row = unsafe { input.add(in_idx * geometry.in_stride + step) };
+            for tap_idx in 0..geometry.kernel_size {
+                let mut xs = [_mm512_setzero_ps(); N_VECTORS];
+                for (vector_idx, x) in xs.iter_mut().enumerate() {
+                    // SAFETY: columns up to len + (K-1)·d of the row are readable.
+                    *x = unsafe {
+                        _mm512_maskz_loadu_ps(
+                            mask(vector_idx),
+                            in_row.add(tap_idx * geometry.dilation + vector_idx * 16),
+                        )
+                    };
+                }
+                // SAFETY: the group's weights hold [c_in][tap][8].
+                let tap_weights = unsafe {
+                    weights.add((in_idx * geometry.kernel_size + tap_idx) * DIRECT_CHANNELS)
+                };
+                for (row_idx, row) in acc.iter_mut().enumerate() {
+                    let weight = _mm512_set1_ps(unsafe { *tap_weights.add(row_idx) });
+                    for (value, x) in row.iter_mut().zip(&xs) {
+                        *value = _mm512_fmadd_ps(weight, *x, *value);
+                    }
+                }
+            }
+        }
+        for (row_idx, row) in acc.iter().enumerate() {
+            for (vector_idx, value) in row.iter().enumerate() {
+                // SAFETY: as for the loads.
+                unsafe {
+                    _mm512_mask_storeu_ps(
+                        output.add(row_idx * geometry.out_stride + step + vector_idx * 16),
+                        mask(vector_idx),
+                        *value,
+                    )
+                };
+            }
+        }
     }
 }
 
@@ -413,23 +810,29 @@ mod tests {
             .to_vec1::<f32>()
             .unwrap();
 
-        let conv = FusedConv1d::new(&weight, Some(&bias), c_out, c_in, kernel_size, dilation);
-        let got = conv.forward(
-            &Signal::new(c_in, n_steps, input),
-            Some(slope),
-            Some(&Signal::new(c_out, n_steps, residual)),
-        );
-        assert_eq!(got.data.len(), expected.len());
-        let max_diff = got
-            .data
-            .iter()
-            .zip(&expected)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
-        assert!(
-            max_diff < 1e-4,
-            "c_in {c_in} c_out {c_out} k {kernel_size} d {dilation} n {n_steps}: max |Δ| {max_diff}"
-        );
+        let direct = FusedConv1d::new(&weight, Some(&bias), c_out, c_in, kernel_size, dilation);
+        let expect_direct = direct::available() && c_out.is_multiple_of(DIRECT_CHANNELS);
+        assert_eq!(direct.uses_direct_kernel(), expect_direct);
+        let per_tap = direct.clone().without_direct_kernel();
+        for (kernel, conv) in [("direct", &direct), ("per-tap", &per_tap)] {
+            let got = conv.forward(
+                &Signal::new(c_in, n_steps, input.clone()),
+                Some(slope),
+                Some(&Signal::new(c_out, n_steps, residual.clone())),
+            );
+            assert_eq!(got.data.len(), expected.len());
+            let max_diff = got
+                .data
+                .iter()
+                .zip(&expected)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                max_diff < 1e-4,
+                "{kernel} (in use: {}): c_in {c_in} c_out {c_out} k {kernel_size} d {dilation} n {n_steps}: max |Δ| {max_diff}",
+                conv.uses_direct_kernel()
+            );
+        }
     }
 
     fn check_transpose(
@@ -480,6 +883,89 @@ mod tests {
         );
     }
 
+    /// A stage of residual blocks, tiled, against the same blocks one convolution at a
+    /// time on the whole signal.
+    fn check_stage(n_channels: usize, n_steps: usize, resblock_type_1: bool) {
+        let kernels_and_dilations: [(usize, &[usize]); 3] =
+            [(3, &[1, 2]), (5, &[2, 6]), (7, &[3, 12])];
+        let mut seed = 10;
+        let mut conv = |kernel_size: usize, dilation: usize| {
+            seed += 1;
+            let weight = pseudo_random(n_channels * n_channels * kernel_size, seed);
+            let bias = pseudo_random(n_channels, seed + 100);
+            FusedConv1d::new(
+                &weight,
+                Some(&bias),
+                n_channels,
+                n_channels,
+                kernel_size,
+                dilation,
+            )
+        };
+        let owned: Vec<Vec<Vec<FusedConv1d>>> = kernels_and_dilations
+            .iter()
+            .map(|(kernel_size, dilations)| {
+                dilations
+                    .iter()
+                    .map(|&dilation| {
+                        if resblock_type_1 {
+                            vec![conv(*kernel_size, dilation), conv(*kernel_size, 1)]
+                        } else {
+                            vec![conv(*kernel_size, dilation)]
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let blocks: Vec<Vec<ResidualStep<'_>>> = owned
+            .iter()
+            .map(|block| block.iter().map(|step| step.iter().collect()).collect())
+            .collect();
+        let input = Signal::new(n_channels, n_steps, pseudo_random(n_channels * n_steps, 9));
+        let Some(tiled) = mean_of_residual_blocks(&input, &blocks, 0.1) else {
+            assert!(
+                !direct::available(),
+                "the tiled stage declined on an AVX-512 CPU"
+            );
+            eprintln!("no AVX-512 here: only the untiled stage runs");
+            return;
+        };
+        let mut expected = vec![0f32; n_channels * n_steps];
+        for block in &blocks {
+            let mut x = input.clone();
+            for step in block {
+                let mut y = x.clone();
+                for (conv_idx, conv) in step.iter().enumerate() {
+                    let residual = (conv_idx + 1 == step.len()).then_some(&x);
+                    y = conv.forward(&y, Some(0.1), residual);
+                }
+                x = y;
+            }
+            for (total, value) in expected.iter_mut().zip(&x.data) {
+                *total += value / blocks.len() as f32;
+            }
+        }
+        let max_diff = tiled
+            .data
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            max_diff < 1e-3,
+            "stage of {n_channels} channels, {n_steps} steps, type 1 {resblock_type_1}: max |Δ| {max_diff}"
+        );
+    }
+
+    #[test]
+    fn tiled_stage_agrees_with_one_convolution_at_a_time() {
+        // Shorter than the halo, one tile, several tiles with a tail; both block types.
+        check_stage(8, 20, false);
+        check_stage(32, 5000, false);
+        check_stage(64, 1100, false);
+        check_stage(16, 3000, true);
+    }
+
     #[test]
     fn transpose_agrees_with_candle_conv_transpose1d() {
         check_transpose(8, 4, 16, 8, 30);
@@ -496,5 +982,9 @@ mod tests {
         check(16, 1, 7, 1, 777);
         check(8, 8, 3, 2, 2);
         check(128, 128, 3, 1, 9000);
+        // Tails of every length after whole 48-step passes, and short flow-like signals.
+        check(16, 8, 3, 1, 48 + 16 + 7);
+        check(24, 16, 5, 3, 47);
+        check(192, 384, 5, 1, 300);
     }
 }
