@@ -1,17 +1,20 @@
-//! Language-model speed on SmolLM2-135M (Q4_1, requantised to Q8_0 at load) with two
-//! threads: prefill of a ~300-token prompt and decoding of 128 tokens, reported by
+//! Language-model speed on SmolLM2-135M (Q4_1; on the packed kernel where the CPU has
+//! AVX-512 VNNI, else requantised to Q8_0 at load) with two threads: prefill of a ~300-token prompt and decoding of 128 tokens, reported by
 //! criterion as tokens per second (its "elements").
 //!
 //! Run with `cargo bench --bench llm` after `make test-models`. DESIGN.md's reference
 //! figures on this machine kind: candle's stock `quantized_llama` ≈ 20–25 tok/s prefill
 //! and ≈ 16 tok/s decode; llama.cpp ≈ 200 / 80.
 
+mod common;
+
+use common::NoEnd;
+
 use std::path::Path;
 use std::time::Duration;
 
 use candle_core::Device;
 use criterion::{Criterion, Throughput};
-use ideadesk::llm::constrain::{ConstraintError, TokenConstraint};
 use ideadesk::llm::{EngineOptions, GenerateRequest, LlmEngine, StopReason};
 
 const SMOLLM2_PATH: &str = "models/test/llm/SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -21,27 +24,6 @@ const N_THREADS: &str = "2";
 const N_DECODE_TOKENS: usize = 128;
 /// Roughly how many tokens the prefill prompt has.
 const PREFILL_PROMPT_TOKENS: usize = 300;
-
-/// Bans the end tokens so decoding always runs its full budget.
-struct NoEnd(Vec<u32>);
-
-impl TokenConstraint for NoEnd {
-    fn mask_logits(&mut self, logits: &mut [f32]) {
-        for &id in &self.0 {
-            if let Some(logit) = logits.get_mut(id as usize) {
-                *logit = f32::NEG_INFINITY;
-            }
-        }
-    }
-
-    fn advance(&mut self, _token_id: u32) -> Result<(), ConstraintError> {
-        Ok(())
-    }
-
-    fn is_complete(&self) -> bool {
-        false
-    }
-}
 
 fn prompt_of_about(engine: &LlmEngine, n_tokens: usize) -> String {
     let sentence = "The user describes a product idea for people who repair bicycles at home, \

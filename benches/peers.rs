@@ -20,6 +20,10 @@
 //! `--whisper FILE`, `--stt-window fit|full|FRAMES`, `--gguf FILE`, `--voice FILE.onnx`.
 //! A model loads on the first request that needs it, before that request is timed.
 
+mod common;
+
+use common::NoEnd;
+
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -27,7 +31,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use candle_core::Device;
-use ideadesk::llm::constrain::{ConstraintError, JsonConstraint, TokenConstraint, TokenVocab};
+use ideadesk::llm::constrain::{JsonConstraint, TokenConstraint, TokenVocab};
 use ideadesk::llm::schema::Schema;
 use ideadesk::llm::{EngineOptions, GenerateRequest, LlmEngine};
 use ideadesk::stt::{EncoderWindow, Transcriber, WhisperConfig};
@@ -35,27 +39,6 @@ use ideadesk::tts::piper::PiperVoice;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
-
-/// Bans the end tokens so decoding always runs its full budget.
-struct NoEnd(Vec<u32>);
-
-impl TokenConstraint for NoEnd {
-    fn mask_logits(&mut self, logits: &mut [f32]) {
-        for &id in &self.0 {
-            if let Some(logit) = logits.get_mut(id as usize) {
-                *logit = f32::NEG_INFINITY;
-            }
-        }
-    }
-
-    fn advance(&mut self, _token_id: u32) -> Result<(), ConstraintError> {
-        Ok(())
-    }
-
-    fn is_complete(&self) -> bool {
-        false
-    }
-}
 
 struct Args {
     n_threads: usize,

@@ -211,14 +211,8 @@ fn smollm2_decoder() -> QuantizedDecoder {
 fn smollm2_decoder_with(options: LoadOptions) -> QuantizedDecoder {
     let mut file = std::fs::File::open(smollm2_path()).expect("open SmolLM2");
     let content = gguf_file::Content::read(&mut file).expect("read GGUF");
-    QuantizedDecoder::from_gguf(
-        &content,
-        &mut file,
-        &Device::Cpu,
-        1024,
-        options,
-    )
-    .expect("load decoder")
+    QuantizedDecoder::from_gguf(&content, &mut file, &Device::Cpu, 1024, options)
+        .expect("load decoder")
 }
 
 fn logits_vec(logits: Tensor) -> Vec<f32> {

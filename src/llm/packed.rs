@@ -216,42 +216,101 @@ impl PackedMatrix {
     ) {
         let blocks = tile_idx * n_blocks..(tile_idx + 1) * n_blocks;
         match &self.tiles {
-            Tiles::Q4_1(tiles) => {
-                let tiles = &tiles[blocks];
-                #[cfg(target_arch = "x86_64")]
-                if self.simd {
-                    // SAFETY: `simd` is only set where `cpu_has_vnni` holds.
-                    unsafe {
-                        match n_pass {
-                            1 => simd::q4_1_pass::<1>(tiles, acts, sums),
-                            2 => simd::q4_1_pass::<2>(tiles, acts, sums),
-                            3 => simd::q4_1_pass::<3>(tiles, acts, sums),
-                            _ => simd::q4_1_pass::<ROWS_PER_PASS>(tiles, acts, sums),
-                        }
-                    };
-                    return;
-                }
-                scalar_q4_1_pass(tiles, acts, n_pass, sums);
-            }
-            Tiles::Q8_0(tiles) => {
-                let tiles = &tiles[blocks];
-                #[cfg(target_arch = "x86_64")]
-                if self.simd {
-                    // SAFETY: as above.
-                    unsafe {
-                        match n_pass {
-                            1 => simd::q8_0_pass::<1>(tiles, acts, sums),
-                            2 => simd::q8_0_pass::<2>(tiles, acts, sums),
-                            3 => simd::q8_0_pass::<3>(tiles, acts, sums),
-                            _ => simd::q8_0_pass::<ROWS_PER_PASS>(tiles, acts, sums),
-                        }
-                    };
-                    return;
-                }
-                scalar_q8_0_pass(tiles, acts, n_pass, sums);
-            }
+            Tiles::Q4_1(tiles) => run_pass(&tiles[blocks], self.simd, acts, n_pass, sums),
+            Tiles::Q8_0(tiles) => run_pass(&tiles[blocks], self.simd, acts, n_pass, sums),
         }
     }
+}
+
+/// A tile type and its two kernels, which do the same arithmetic in the same order.
+trait Tile: Sized {
+    /// The scalar kernel over `n_pass` activation rows.
+    fn scalar_pass(
+        tiles: &[Self],
+        acts: &[&[ActivationBlock]; ROWS_PER_PASS],
+        n_pass: usize,
+        sums: &mut [[f32; TILE_ROWS]; ROWS_PER_PASS],
+    );
+
+    /// The SIMD kernel over `N_PASS` activation rows.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F, BW and VNNI ([`cpu_has_vnni`]).
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn simd_pass<const N_PASS: usize>(
+        tiles: &[Self],
+        acts: &[&[ActivationBlock]; ROWS_PER_PASS],
+        sums: &mut [[f32; TILE_ROWS]; ROWS_PER_PASS],
+    );
+}
+
+impl Tile for Q4Tile {
+    fn scalar_pass(
+        tiles: &[Self],
+        acts: &[&[ActivationBlock]; ROWS_PER_PASS],
+        n_pass: usize,
+        sums: &mut [[f32; TILE_ROWS]; ROWS_PER_PASS],
+    ) {
+        scalar_q4_1_pass(tiles, acts, n_pass, sums);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn simd_pass<const N_PASS: usize>(
+        tiles: &[Self],
+        acts: &[&[ActivationBlock]; ROWS_PER_PASS],
+        sums: &mut [[f32; TILE_ROWS]; ROWS_PER_PASS],
+    ) {
+        // SAFETY: the caller guarantees the CPU features.
+        unsafe { simd::q4_1_pass::<N_PASS>(tiles, acts, sums) }
+    }
+}
+
+impl Tile for Q8Tile {
+    fn scalar_pass(
+        tiles: &[Self],
+        acts: &[&[ActivationBlock]; ROWS_PER_PASS],
+        n_pass: usize,
+        sums: &mut [[f32; TILE_ROWS]; ROWS_PER_PASS],
+    ) {
+        scalar_q8_0_pass(tiles, acts, n_pass, sums);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn simd_pass<const N_PASS: usize>(
+        tiles: &[Self],
+        acts: &[&[ActivationBlock]; ROWS_PER_PASS],
+        sums: &mut [[f32; TILE_ROWS]; ROWS_PER_PASS],
+    ) {
+        // SAFETY: the caller guarantees the CPU features.
+        unsafe { simd::q8_0_pass::<N_PASS>(tiles, acts, sums) }
+    }
+}
+
+/// One pass of up to four activation rows over one tile column, on the SIMD kernel
+/// (specialised for the number of live rows) or the scalar one.
+fn run_pass<T: Tile>(
+    tiles: &[T],
+    simd: bool,
+    acts: &[&[ActivationBlock]; ROWS_PER_PASS],
+    n_pass: usize,
+    sums: &mut [[f32; TILE_ROWS]; ROWS_PER_PASS],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        // SAFETY: `simd` is only set where `cpu_has_vnni` holds.
+        unsafe {
+            match n_pass {
+                1 => T::simd_pass::<1>(tiles, acts, sums),
+                2 => T::simd_pass::<2>(tiles, acts, sums),
+                3 => T::simd_pass::<3>(tiles, acts, sums),
+                _ => T::simd_pass::<ROWS_PER_PASS>(tiles, acts, sums),
+            }
+        }
+        return;
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = simd;
+    T::scalar_pass(tiles, acts, n_pass, sums);
 }
 
 impl CustomOp1 for PackedMatrix {
