@@ -3,6 +3,31 @@
 
 use serde::Serialize;
 
+/// The environment variable that sets how long candle's CPU pool workers spin, waiting
+/// for the next operation, before they park.
+pub const CANDLE_SPIN_LIMIT_VAR: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
+/// Our default for it (candle's own is 25 000). candle's pool runs the quantized
+/// matmuls and elementwise operations, rayon the float matrix products and our
+/// convolutions; on 2 cores, workers of one pool that spin long hold the cores the other
+/// pool needs. Measured with `make bench-peers`' server on 2 cores: the Piper voice ran
+/// at a real-time factor of 0.030 with candle's default, 0.025 with 2000; LLM decode
+/// stayed at 155–166 tokens/s with 2000 and fell to 125–145 with 200, where workers park
+/// between the matmuls of one token.
+pub const CANDLE_SPIN_LIMIT: u32 = 2_000;
+
+/// Gives candle's CPU pool our spin limit ([`CANDLE_SPIN_LIMIT`]) unless the user set
+/// one in the environment.
+///
+/// # Safety
+/// Sets an environment variable: call it before any other thread exists, and before
+/// candle's pool starts (its first CPU operation).
+pub unsafe fn set_cpu_pool_defaults() {
+    if std::env::var_os(CANDLE_SPIN_LIMIT_VAR).is_none() {
+        // SAFETY: the caller guarantees no other thread exists.
+        unsafe { std::env::set_var(CANDLE_SPIN_LIMIT_VAR, CANDLE_SPIN_LIMIT.to_string()) };
+    }
+}
+
 /// The CPU as the models see it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CpuReport {

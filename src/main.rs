@@ -11,5 +11,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // SAFETY: still no other thread; candle's pool starts with the first model.
+    unsafe { ideadesk::compute::set_cpu_pool_defaults() };
     ideadesk::cli::run()
 }

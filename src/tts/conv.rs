@@ -503,6 +503,11 @@ pub struct FusedConvTranspose1d {
     /// [c_out × kernel][c_in].
     weight_t: Vec<f32>,
     bias: Vec<f32>,
+    /// For the AVX-512 direct kernel, one forward convolution per output phase (see
+    /// [`FusedConvTranspose1d::forward_direct`]): [phase][c_out / 8][c_in][tap][8].
+    /// `None` without AVX-512, or when `c_out` is not a multiple of 8 or the kernel not a
+    /// multiple of the stride.
+    phases: Option<Vec<f32>>,
 }
 
 impl FusedConvTranspose1d {
@@ -525,6 +530,34 @@ impl FusedConvTranspose1d {
                 }
             }
         }
+        let fits = direct::available()
+            && c_out.is_multiple_of(DIRECT_CHANNELS)
+            && stride > 0
+            && kernel_size.is_multiple_of(stride);
+        let phases = fits.then(|| {
+            // Phase r's tap t multiplies x[q - (n_taps - 1 - t)] by kernel position
+            // r + (n_taps - 1 - t)·stride.
+            let n_taps = kernel_size / stride;
+            let phase_len = c_out * c_in * n_taps;
+            let mut packed = vec![0f32; stride * phase_len];
+            for phase_idx in 0..stride {
+                for out_idx in 0..c_out {
+                    let (group_idx, lane) = (out_idx / DIRECT_CHANNELS, out_idx % DIRECT_CHANNELS);
+                    for in_idx in 0..c_in {
+                        for tap_idx in 0..n_taps {
+                            let position = phase_idx + (n_taps - 1 - tap_idx) * stride;
+                            let at = phase_idx * phase_len
+                                + ((group_idx * c_in + in_idx) * n_taps + tap_idx)
+                                    * DIRECT_CHANNELS
+                                + lane;
+                            packed[at] =
+                                weight[(in_idx * c_out + out_idx) * kernel_size + position];
+                        }
+                    }
+                }
+            }
+            packed
+        });
         Self {
             c_in,
             c_out,
@@ -533,13 +566,113 @@ impl FusedConvTranspose1d {
             padding,
             weight_t,
             bias: bias.map_or_else(|| vec![0.0; c_out], <[f32]>::to_vec),
+            phases,
         }
+    }
+
+    /// The same convolution without the AVX-512 direct kernel (for tests and comparison).
+    pub fn without_direct_kernel(mut self) -> Self {
+        self.phases = None;
+        self
+    }
+
+    /// Whether this convolution runs the AVX-512 direct kernel.
+    pub fn uses_direct_kernel(&self) -> bool {
+        self.phases.is_some()
+    }
+
+    /// The transposed convolution as `stride` ordinary ones. Output step o takes input
+    /// steps q, q - 1, … with q = (o + padding) / stride, through kernel positions r,
+    /// r + stride, … with r = (o + padding) mod stride; so the outputs of one phase r form
+    /// a forward convolution of `kernel / stride` taps over the input, and the phases
+    /// interleave into the output.
+    fn forward_direct(&self, packed: &[f32], input: &Signal, slope: Option<f32>) -> Signal {
+        let n_in = input.n_steps;
+        let n_out = ((n_in - 1) * self.stride + self.kernel_size).saturating_sub(2 * self.padding);
+        let n_taps = self.kernel_size / self.stride;
+        // The activated input with n_taps - 1 zeros on each side.
+        let halo = n_taps - 1;
+        let padded_len = n_in + 2 * halo;
+        let mut padded = vec![0f32; self.c_in * padded_len];
+        padded
+            .par_chunks_mut(padded_len)
+            .zip(input.data.par_chunks(n_in))
+            .for_each(|(row, source)| {
+                for (out, &value) in row[halo..halo + n_in].iter_mut().zip(source) {
+                    *out = match slope {
+                        Some(slope) if value < 0.0 => value * slope,
+                        _ => value,
+                    };
+                }
+            });
+        // Phase r's output q is output step q·stride + r - padding.
+        let n_q = n_in + halo;
+        let phase_len = self.c_out * self.c_in * n_taps;
+        let group_weights = self.c_in * n_taps * DIRECT_CHANNELS;
+        let n_groups = self.c_out / DIRECT_CHANNELS;
+        let mut phase_out = vec![0f32; self.stride * self.c_out * n_q];
+        phase_out
+            .par_chunks_mut(DIRECT_CHANNELS * n_q)
+            .enumerate()
+            .for_each(|(item_idx, rows)| {
+                let (phase_idx, group_idx) = (item_idx / n_groups, item_idx % n_groups);
+                for (lane, row) in rows.chunks_mut(n_q).enumerate() {
+                    row.fill(self.bias[group_idx * DIRECT_CHANNELS + lane]);
+                }
+                let geometry = direct::Geometry {
+                    c_in: self.c_in,
+                    kernel_size: n_taps,
+                    dilation: 1,
+                    in_stride: padded_len,
+                    out_stride: n_q,
+                };
+                // SAFETY: `phases` exists only where AVX-512 is available; output q reads
+                // padded columns q .. q + n_taps - 1 < n_q + halo = padded_len, and the
+                // item writes its own 8 rows of n_q.
+                unsafe {
+                    direct::convolve(
+                        &geometry,
+                        packed[phase_idx * phase_len + group_idx * group_weights..].as_ptr(),
+                        padded.as_ptr(),
+                        rows.as_mut_ptr(),
+                        n_q,
+                    );
+                }
+            });
+        let mut output = vec![0f32; self.c_out * n_out];
+        output
+            .par_chunks_mut(n_out)
+            .enumerate()
+            .for_each(|(out_idx, row)| {
+                for phase_idx in 0..self.stride {
+                    let source = &phase_out[(phase_idx * self.c_out + out_idx) * n_q..][..n_q];
+                    // Output step q·stride + phase - padding, for the q that land in range.
+                    let first_q = self.padding.saturating_sub(phase_idx).div_ceil(self.stride);
+                    let first_out = first_q * self.stride + phase_idx - self.padding;
+                    if first_out >= n_out || first_q >= n_q {
+                        continue;
+                    }
+                    let n_landing = ((n_out - 1 - first_out) / self.stride + 1).min(n_q - first_q);
+                    for (value, out) in source[first_q..first_q + n_landing]
+                        .iter()
+                        .zip(row[first_out..].iter_mut().step_by(self.stride))
+                    {
+                        *out = *value;
+                    }
+                }
+            });
+        Signal::new(self.c_out, n_out, output)
     }
 
     /// `conv_transpose(leaky_relu(input, slope)) + bias`; `slope` `None` skips the
     /// activation.
     pub fn forward(&self, input: &Signal, slope: Option<f32>) -> Signal {
         assert_eq!(input.n_channels, self.c_in, "input channels");
+        if let Some(packed) = &self.phases
+            && input.n_steps > 0
+        {
+            return self.forward_direct(packed, input, slope);
+        }
         let n_in = input.n_steps;
         let n_out = ((n_in - 1) * self.stride + self.kernel_size).saturating_sub(2 * self.padding);
         let activated: Vec<f32> = match slope {
@@ -860,7 +993,7 @@ mod tests {
             .unwrap()
             .to_vec1::<f32>()
             .unwrap();
-        let conv = FusedConvTranspose1d::new(
+        let direct = FusedConvTranspose1d::new(
             &weight,
             Some(&bias),
             c_in,
@@ -869,18 +1002,25 @@ mod tests {
             stride,
             padding,
         );
-        let got = conv.forward(&Signal::new(c_in, n_steps, input), Some(0.1));
-        assert_eq!(got.data.len(), expected.len(), "length");
-        let max_diff = got
-            .data
-            .iter()
-            .zip(&expected)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
-        assert!(
-            max_diff < 1e-4,
-            "transpose c_in {c_in} c_out {c_out} k {kernel_size} s {stride}: {max_diff}"
-        );
+        let expect_direct = direct::available()
+            && c_out.is_multiple_of(DIRECT_CHANNELS)
+            && kernel_size.is_multiple_of(stride);
+        assert_eq!(direct.uses_direct_kernel(), expect_direct);
+        let one_product = direct.clone().without_direct_kernel();
+        for (kernel, conv) in [("direct", &direct), ("one product", &one_product)] {
+            let got = conv.forward(&Signal::new(c_in, n_steps, input.clone()), Some(0.1));
+            assert_eq!(got.data.len(), expected.len(), "{kernel}: length");
+            let max_diff = got
+                .data
+                .iter()
+                .zip(&expected)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                max_diff < 1e-4,
+                "{kernel} transpose c_in {c_in} c_out {c_out} k {kernel_size} s {stride}: {max_diff}"
+            );
+        }
     }
 
     /// A stage of residual blocks, tiled, against the same blocks one convolution at a
@@ -972,6 +1112,10 @@ mod tests {
         check_transpose(64, 32, 8, 4, 500);
         check_transpose(256, 128, 16, 8, 100);
         check_transpose(3, 2, 4, 2, 2);
+        // The decoder's shapes, a kernel of three strides, and a two-step input.
+        check_transpose(128, 64, 16, 8, 61);
+        check_transpose(16, 8, 9, 3, 40);
+        check_transpose(8, 16, 4, 2, 2);
     }
 
     #[test]
