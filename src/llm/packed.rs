@@ -116,17 +116,22 @@ impl PackedMatrix {
         Self::repack(tensor, true)
     }
 
+    /// Whether a matrix of this type and shape (rows, columns) can be repacked: Q4_1 or
+    /// Q8_0, rows a multiple of 16, columns a multiple of 32.
+    pub fn fits(dtype: GgmlDType, dims: &[usize]) -> bool {
+        matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q8_0)
+            && matches!(dims, &[n_rows, n_cols]
+                if n_rows.is_multiple_of(TILE_ROWS) && n_cols.is_multiple_of(BLOCK_VALUES))
+    }
+
     /// Repacks whatever the CPU, for the scalar kernel (`simd` false) or, where
     /// [`cpu_has_vnni`], the SIMD one. `None` when the type or shape does not fit.
     pub fn repack(tensor: &QTensor, simd: bool) -> Result<Option<Self>> {
         let simd = simd && cpu_has_vnni();
-        let (n_rows, n_cols) = match tensor.shape().dims() {
-            &[n_rows, n_cols] => (n_rows, n_cols),
-            _ => return Ok(None),
-        };
-        if !n_rows.is_multiple_of(TILE_ROWS) || !n_cols.is_multiple_of(BLOCK_VALUES) {
+        let dims = tensor.shape().dims();
+        let (&[n_rows, n_cols], true) = (dims, Self::fits(tensor.dtype(), dims)) else {
             return Ok(None);
-        }
+        };
         let n_blocks = n_cols / BLOCK_VALUES;
         let data = tensor.data()?;
         let tiles = match tensor.dtype() {

@@ -231,7 +231,10 @@ impl<R: Read + Seek> TensorSource<'_, R> {
         let tensor = self.content.tensor(self.reader, name, self.device)?;
         let slow = match tensor.dtype() {
             // Our packed kernel runs Q4_1 as it is, reading half the bytes of Q8_0.
-            GgmlDType::Q4_1 => !self.options.packs_on(self.device),
+            GgmlDType::Q4_1 => {
+                !(self.options.packs_on(self.device)
+                    && PackedMatrix::fits(tensor.dtype(), tensor.shape().dims()))
+            }
             GgmlDType::Q5_0 | GgmlDType::Q5_1 => true,
             _ => false,
         };

@@ -1103,8 +1103,9 @@ impl Generator {
         })
     }
 
-    /// The decoder with its residual blocks and last convolution on the CPU's fused
-    /// kernel; the upsampling stays with candle. Returns the samples.
+    /// The decoder on the CPU's fused kernels: `conv_pre`, the upsampling, each stage's
+    /// residual blocks (tile by tile where the direct kernel runs) and the last
+    /// convolution. Returns the samples.
     fn forward_fused(&self, x: &Tensor, fused_post: &FusedConv1d) -> Result<Vec<f32>> {
         let (_, n_channels, n_steps) = x.dims3()?;
         let latent = Signal::new(n_channels, n_steps, x.flatten_all()?.to_vec1::<f32>()?);
@@ -1128,9 +1129,7 @@ impl Generator {
                 continue;
             }
             let mut sum = vec![0f32; input.data.len()];
-            for block in
-                &self.resblocks[stage_idx * self.n_kernels..(stage_idx + 1) * self.n_kernels]
-            {
+            for block in stage_blocks {
                 let y = block.forward_fused(&input);
                 for (total, value) in sum.iter_mut().zip(&y.data) {
                     *total += value;
