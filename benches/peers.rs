@@ -260,7 +260,7 @@ fn main() {
     let n_threads = args.n_threads.to_string();
     // SAFETY: no other thread exists yet. The app's own defaults, so the bench measures
     // what the app runs.
-    unsafe { ideadesk::compute::set_cpu_pool_defaults() };
+    unsafe { ideadesk::compute::set_cpu_defaults() };
     for name in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"] {
         // SAFETY: no other thread exists yet; candle and rayon read these when their
         // pools start, which happens later.

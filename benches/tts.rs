@@ -80,7 +80,7 @@ fn tts(c: &mut Criterion) {
 fn main() {
     // SAFETY: no other thread exists yet. The app's own defaults, so the bench measures
     // what the app runs.
-    unsafe { ideadesk::compute::set_cpu_pool_defaults() };
+    unsafe { ideadesk::compute::set_cpu_defaults() };
     for name in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"] {
         if std::env::var_os(name).is_none() {
             // SAFETY: no other thread exists yet; candle and rayon read these when their

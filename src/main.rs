@@ -12,6 +12,6 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     // SAFETY: still no other thread; candle's pool starts with the first model.
-    unsafe { ideadesk::compute::set_cpu_pool_defaults() };
+    unsafe { ideadesk::compute::set_cpu_defaults() };
     ideadesk::cli::run()
 }
