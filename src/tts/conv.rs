@@ -113,19 +113,9 @@ impl FusedConv1d {
             }
         }
         let direct = (direct::available() && c_out.is_multiple_of(DIRECT_CHANNELS)).then(|| {
-            let mut packed = vec![0f32; weight.len()];
-            for out_idx in 0..c_out {
-                let (group_idx, lane) = (out_idx / DIRECT_CHANNELS, out_idx % DIRECT_CHANNELS);
-                for in_idx in 0..c_in {
-                    for tap_idx in 0..kernel_size {
-                        let at = ((group_idx * c_in + in_idx) * kernel_size + tap_idx)
-                            * DIRECT_CHANNELS
-                            + lane;
-                        packed[at] = weight[(out_idx * c_in + in_idx) * kernel_size + tap_idx];
-                    }
-                }
-            }
-            packed
+            direct::pack_weights(c_out, c_in, kernel_size, |out_idx, in_idx, tap_idx| {
+                weight[(out_idx * c_in + in_idx) * kernel_size + tap_idx]
+            })
         });
         Self {
             c_in,
@@ -172,7 +162,7 @@ impl FusedConv1d {
                 match slope {
                     Some(slope) => {
                         for (out, &value) in body.iter_mut().zip(source) {
-                            *out = if value >= 0.0 { value } else { value * slope };
+                            *out = leaky_relu(value, slope);
                         }
                     }
                     None => body.copy_from_slice(source),
@@ -414,11 +404,7 @@ fn residual_block_tile(
                 row[..inside.start].fill(0.0);
                 row[inside.end..].fill(0.0);
                 for value in &mut row[inside.clone()] {
-                    *value = if *value >= 0.0 {
-                        *value
-                    } else {
-                        *value * slope
-                    };
+                    *value = leaky_relu(*value, slope);
                 }
             }
             let y_extent = extent - pad;
@@ -538,25 +524,14 @@ impl FusedConvTranspose1d {
             // Phase r's tap t multiplies x[q - (n_taps - 1 - t)] by kernel position
             // r + (n_taps - 1 - t)·stride.
             let n_taps = kernel_size / stride;
-            let phase_len = c_out * c_in * n_taps;
-            let mut packed = vec![0f32; stride * phase_len];
-            for phase_idx in 0..stride {
-                for out_idx in 0..c_out {
-                    let (group_idx, lane) = (out_idx / DIRECT_CHANNELS, out_idx % DIRECT_CHANNELS);
-                    for in_idx in 0..c_in {
-                        for tap_idx in 0..n_taps {
-                            let position = phase_idx + (n_taps - 1 - tap_idx) * stride;
-                            let at = phase_idx * phase_len
-                                + ((group_idx * c_in + in_idx) * n_taps + tap_idx)
-                                    * DIRECT_CHANNELS
-                                + lane;
-                            packed[at] =
-                                weight[(in_idx * c_out + out_idx) * kernel_size + position];
-                        }
-                    }
-                }
-            }
-            packed
+            (0..stride)
+                .flat_map(|phase_idx| {
+                    direct::pack_weights(c_out, c_in, n_taps, |out_idx, in_idx, tap_idx| {
+                        let position = phase_idx + (n_taps - 1 - tap_idx) * stride;
+                        weight[(in_idx * c_out + out_idx) * kernel_size + position]
+                    })
+                })
+                .collect()
         });
         Self {
             c_in,
@@ -581,6 +556,24 @@ impl FusedConvTranspose1d {
         self.phases.is_some()
     }
 
+    /// Where the `n_source` steps whose step i goes to output step
+    /// i·stride + offset - padding land inside [0, n_out): the first source step, its
+    /// output step and how many land (every `stride`-th output step); `None` if none do.
+    fn landing(
+        &self,
+        offset: usize,
+        n_source: usize,
+        n_out: usize,
+    ) -> Option<(usize, usize, usize)> {
+        let first_source = self.padding.saturating_sub(offset).div_ceil(self.stride);
+        let first_out = (first_source * self.stride + offset).checked_sub(self.padding)?;
+        if first_out >= n_out || first_source >= n_source {
+            return None;
+        }
+        let n_landing = ((n_out - 1 - first_out) / self.stride + 1).min(n_source - first_source);
+        Some((first_source, first_out, n_landing))
+    }
+
     /// The transposed convolution as `stride` ordinary ones. Output step o takes input
     /// steps q, q - 1, … with q = (o + padding) / stride, through kernel positions r,
     /// r + stride, … with r = (o + padding) mod stride; so the outputs of one phase r form
@@ -599,10 +592,7 @@ impl FusedConvTranspose1d {
             .zip(input.data.par_chunks(n_in))
             .for_each(|(row, source)| {
                 for (out, &value) in row[halo..halo + n_in].iter_mut().zip(source) {
-                    *out = match slope {
-                        Some(slope) if value < 0.0 => value * slope,
-                        _ => value,
-                    };
+                    *out = slope.map_or(value, |slope| leaky_relu(value, slope));
                 }
             });
         // Phase r's output q is output step q·stride + r - padding.
@@ -646,13 +636,11 @@ impl FusedConvTranspose1d {
             .for_each(|(out_idx, row)| {
                 for phase_idx in 0..self.stride {
                     let source = &phase_out[(phase_idx * self.c_out + out_idx) * n_q..][..n_q];
-                    // Output step q·stride + phase - padding, for the q that land in range.
-                    let first_q = self.padding.saturating_sub(phase_idx).div_ceil(self.stride);
-                    let first_out = first_q * self.stride + phase_idx - self.padding;
-                    if first_out >= n_out || first_q >= n_q {
+                    // Phase output q is output step q·stride + phase - padding.
+                    let Some((first_q, first_out, n_landing)) = self.landing(phase_idx, n_q, n_out)
+                    else {
                         continue;
-                    }
-                    let n_landing = ((n_out - 1 - first_out) / self.stride + 1).min(n_q - first_q);
+                    };
                     for (value, out) in source[first_q..first_q + n_landing]
                         .iter()
                         .zip(row[first_out..].iter_mut().step_by(self.stride))
@@ -679,7 +667,7 @@ impl FusedConvTranspose1d {
             Some(slope) => input
                 .data
                 .iter()
-                .map(|&value| if value >= 0.0 { value } else { value * slope })
+                .map(|&value| leaky_relu(value, slope))
                 .collect(),
             None => input.data.clone(),
         };
@@ -719,15 +707,11 @@ impl FusedConvTranspose1d {
                 for tap_idx in 0..self.kernel_size {
                     let source =
                         &contributions[(out_idx * self.kernel_size + tap_idx) * n_in..][..n_in];
-                    // Input step i lands on output step i·stride + tap - padding; keep the
-                    // steps that land inside [0, n_out).
-                    let first_in = self.padding.saturating_sub(tap_idx).div_ceil(self.stride);
-                    let first_out = first_in * self.stride + tap_idx - self.padding;
-                    if first_out >= n_out || first_in >= n_in {
+                    // Input step i lands on output step i·stride + tap - padding.
+                    let Some((first_in, first_out, n_landing)) = self.landing(tap_idx, n_in, n_out)
+                    else {
                         continue;
-                    }
-                    let n_landing =
-                        ((n_out - 1 - first_out) / self.stride + 1).min(n_in - first_in);
+                    };
                     for (value, out) in source[first_in..first_in + n_landing]
                         .iter()
                         .zip(row[first_out..].iter_mut().step_by(self.stride))
@@ -753,6 +737,28 @@ mod direct {
         pub in_stride: usize,
         /// Floats between output rows.
         pub out_stride: usize,
+    }
+
+    /// Lays out a convolution's weights for the kernel, [c_out / 8][c_in][tap][8], from
+    /// `weight_at(out_idx, in_idx, tap_idx)`.
+    pub(super) fn pack_weights(
+        c_out: usize,
+        c_in: usize,
+        n_taps: usize,
+        weight_at: impl Fn(usize, usize, usize) -> f32,
+    ) -> Vec<f32> {
+        let mut packed = vec![0f32; c_out * c_in * n_taps];
+        for out_idx in 0..c_out {
+            let (group_idx, lane) = (out_idx / DIRECT_CHANNELS, out_idx % DIRECT_CHANNELS);
+            for in_idx in 0..c_in {
+                for tap_idx in 0..n_taps {
+                    let at =
+                        ((group_idx * c_in + in_idx) * n_taps + tap_idx) * DIRECT_CHANNELS + lane;
+                    packed[at] = weight_at(out_idx, in_idx, tap_idx);
+                }
+            }
+        }
+        packed
     }
 
     /// Whether this CPU has AVX-512 F.
@@ -883,6 +889,11 @@ mod direct {
             }
         }
     }
+}
+
+/// The leaky ReLU that precedes every convolution of the decoder.
+fn leaky_relu(value: f32, slope: f32) -> f32 {
+    if value >= 0.0 { value } else { value * slope }
 }
 
 /// A raw pointer the tiles share; each writes only its own columns.

@@ -289,13 +289,10 @@ impl FeedForward {
 
 impl Module for FeedForward {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let Some((fused_1, fused_2)) = &self.fused else {
+        let (batch, n_channels, n_steps) = x.dims3()?;
+        let (Some((fused_1, fused_2)), 1) = (&self.fused, batch) else {
             return self.conv_2.forward(&self.conv_1.forward(x)?.relu()?);
         };
-        let (batch, n_channels, n_steps) = x.dims3()?;
-        if batch != 1 {
-            return self.conv_2.forward(&self.conv_1.forward(x)?.relu()?);
-        }
         let signal = Signal::new(n_channels, n_steps, x.flatten_all()?.to_vec1::<f32>()?);
         let hidden = fused_1.forward(&signal, None, None);
         let out = fused_2.forward(&hidden, Some(0.0), None);
