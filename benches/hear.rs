@@ -2,7 +2,7 @@
 //! Silero and energy voice detection, and Whisper tiny.en on jfk.wav (11 s) with 2
 //! threads, whose time over 11 s is the real-time factor.
 //!
-//! Run with `make bench` (needs `make test-models` and ../shared/data/jfk.wav).
+//! Run with `make bench` (needs `make test-models`; jfk.wav is in tests/data).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,7 +25,7 @@ fn repo_path(rel: &str) -> PathBuf {
 }
 
 fn jfk() -> Vec<f32> {
-    let mut reader = hound::WavReader::open(repo_path("../shared/data/jfk.wav")).expect("jfk.wav");
+    let mut reader = hound::WavReader::open(repo_path("tests/data/jfk.wav")).expect("jfk.wav");
     reader
         .samples::<i16>()
         .map(|s| f32::from(s.expect("a sample")) / 32768.0)

@@ -208,6 +208,24 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// The environment variable that makes the SIMD kernels' tests fail when a kernel cannot
+/// run on this CPU, instead of checking only the portable path. `.ci/run` sets it to
+/// `avx512` where `/proc/cpuinfo` shows AVX-512 VNNI, so a green CI proves the fast paths
+/// ran.
+pub const REQUIRE_SIMD_VAR: &str = "IDEADESK_REQUIRE_SIMD";
+
+/// For tests: says that `kernel` could not run on this CPU and only its portable twin was
+/// checked; fails the test when `IDEADESK_REQUIRE_SIMD=avx512` is set.
+#[cfg(test)]
+pub(crate) fn simd_kernel_missing(kernel: &str) {
+    let required = std::env::var(REQUIRE_SIMD_VAR).is_ok_and(|value| value == "avx512");
+    assert!(
+        !required,
+        "{kernel} did not run: this CPU lacks the AVX-512 features it needs, and {REQUIRE_SIMD_VAR}=avx512 requires them"
+    );
+    eprintln!("{kernel}: this CPU lacks AVX-512; only the portable path was checked");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 pub mod audio;
 pub mod cli;
 pub mod compute;
+pub mod files;
 pub mod llm;
 pub mod models;
 pub mod needs;

@@ -15,7 +15,7 @@ const JFK_TEXT: &str = "And so my fellow Americans, ask not what your country ca
 
 #[test]
 fn jfk_is_transcribed_with_at_most_10_percent_wer() {
-    let utterances = transcribe_json(&common::shared_data("jfk.wav"), &[]);
+    let utterances = transcribe_json(&common::test_data("jfk.wav"), &[]);
     let text = joined_text(&utterances);
     let wer = wer(JFK_TEXT, &text);
     println!(
@@ -197,7 +197,7 @@ fn partial_transcripts_come_before_the_final_one() {
         .arg("--models")
         .arg(common::test_models_dir())
         .args(["transcribe", "--partials", "--vad", "none"])
-        .arg(common::shared_data("jfk.wav"));
+        .arg(common::test_data("jfk.wav"));
     let (output, stdout, stderr) = common::run(&mut command);
     assert!(output.status.success(), "{stderr}");
     let partials: Vec<_> = stderr
@@ -242,7 +242,7 @@ fn transcribe_raw(path: &Path, extra: &[&str]) -> (bool, String, String) {
 #[test]
 fn bad_audio_files_fail_cleanly_or_give_what_is_there() {
     let dir = tempfile::tempdir().unwrap();
-    let jfk = std::fs::read(common::shared_data("jfk.wav")).unwrap();
+    let jfk = std::fs::read(common::test_data("jfk.wav")).unwrap();
     let write = |name: &str, bytes: &[u8]| {
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
@@ -391,7 +391,7 @@ fn spoken_16k(dir: &Path, voice: &str, sentence: &str) -> Vec<f32> {
 #[test]
 fn fitted_encoder_window_keeps_the_word_error_rate_of_the_full_window() {
     let dir = tempfile::tempdir().unwrap();
-    let (jfk, _) = common::read_wav_mono(&common::shared_data("jfk.wav"));
+    let (jfk, _) = common::read_wav_mono(&common::test_data("jfk.wav"));
     let mut utterances: Vec<(String, Arc<[f32]>)> = vec![(JFK_TEXT.to_string(), Arc::from(jfk))];
     for voice in ["en-us", "en-gb"] {
         for sentence in IDEA_SENTENCES.iter().chain(&WINDOW_SENTENCES) {

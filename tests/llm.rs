@@ -424,15 +424,46 @@ fn tiny_vocabulary(extra_specials: &[&str]) -> (Vec<String>, Vec<i32>, Vec<Strin
     (tokens, token_types, merges)
 }
 
-fn random(shape: &[usize]) -> QTensor {
+/// The shapes and weight type of a tiny random model.
+#[derive(Debug, Clone, Copy)]
+struct TinyShape {
+    hidden: usize,
+    intermediate: usize,
+    head_dim: usize,
+    /// Every matrix whose rows fit this type is stored in it; `None` mixes Q4_1, Q8_0 and
+    /// F32 as the small models do.
+    weights: Option<GgmlDType>,
+}
+
+/// The tiny model most tests use.
+const TINY: TinyShape = TinyShape {
+    hidden: TINY_HIDDEN,
+    intermediate: TINY_INTERMEDIATE,
+    head_dim: TINY_HEAD_DIM,
+    weights: None,
+};
+
+/// A tiny model wide enough for K-quants (256 values a block) stored as `dtype`.
+fn tiny_quantized(dtype: GgmlDType) -> TinyShape {
+    TinyShape {
+        hidden: 256,
+        intermediate: 512,
+        head_dim: 64,
+        weights: Some(dtype),
+    }
+}
+
+fn random(shape: &[usize], tiny: TinyShape) -> QTensor {
     let tensor = Tensor::randn(0f32, 0.2, shape, &Device::Cpu).expect("randn");
-    // Wide matrices go through a quantised type so requantisation runs too.
-    let dtype = match shape {
-        [_, columns] if columns.is_multiple_of(32) && shape[0] == TINY_INTERMEDIATE => {
+    let dtype = match (tiny.weights, shape) {
+        (Some(dtype), [_, columns]) if columns.is_multiple_of(dtype.block_size()) => dtype,
+        (Some(_), _) => GgmlDType::F32,
+        // Wide matrices go through a quantised type so requantisation runs too.
+        (None, [_, columns]) if columns.is_multiple_of(32) && shape[0] == tiny.intermediate => {
             GgmlDType::Q4_1
         }
-        [_, columns] if columns.is_multiple_of(32) => GgmlDType::Q8_0,
-        _ => GgmlDType::F32,
+        (None, [_, columns]) if columns.is_multiple_of(32) => GgmlDType::Q8_0,
+        (None, _) => GgmlDType::F32,
     };
     QTensor::quantize(&tensor, dtype).expect("quantize")
 }
@@ -444,6 +475,11 @@ fn ones(len: usize) -> QTensor {
 
 /// Writes a tiny random model of `architecture` with its tokenizer in the metadata.
 fn write_tiny_gguf(path: &Path, architecture: &str) {
+    write_tiny_gguf_shaped(path, architecture, TINY);
+}
+
+/// Writes a tiny random model of `architecture` and `tiny`'s shapes and weights.
+fn write_tiny_gguf_shaped(path: &Path, architecture: &str, tiny: TinyShape) {
     use gguf_file::Value;
     let extra: &[&str] = if architecture == "llama" {
         &[
@@ -474,10 +510,10 @@ fn write_tiny_gguf(path: &Path, architecture: &str) {
         ),
         (key("block_count"), Value::U32(TINY_N_LAYERS as u32)),
         (key("context_length"), Value::U32(TINY_CONTEXT_TOKENS)),
-        (key("embedding_length"), Value::U32(TINY_HIDDEN as u32)),
+        (key("embedding_length"), Value::U32(tiny.hidden as u32)),
         (
             key("feed_forward_length"),
-            Value::U32(TINY_INTERMEDIATE as u32),
+            Value::U32(tiny.intermediate as u32),
         ),
         (key("attention.head_count"), Value::U32(TINY_N_HEADS as u32)),
         (
@@ -486,7 +522,7 @@ fn write_tiny_gguf(path: &Path, architecture: &str) {
         ),
         (
             key("attention.key_length"),
-            Value::U32(TINY_HEAD_DIM as u32),
+            Value::U32(tiny.head_dim as u32),
         ),
         (key("attention.layer_norm_rms_epsilon"), Value::F32(1e-6)),
         (key("rope.freq_base"), Value::F32(10_000.0)),
@@ -506,60 +542,66 @@ fn write_tiny_gguf(path: &Path, architecture: &str) {
         ),
         ("tokenizer.ggml.eos_token_id".into(), Value::U32(eos_id)),
     ];
-    let q_width = TINY_N_HEADS * TINY_HEAD_DIM;
-    let kv_width = TINY_N_KV_HEADS * TINY_HEAD_DIM;
+    let q_width = TINY_N_HEADS * tiny.head_dim;
+    let kv_width = TINY_N_KV_HEADS * tiny.head_dim;
     let mut tensors: Vec<(String, QTensor)> = vec![
-        ("token_embd.weight".into(), random(&[n_vocab, TINY_HIDDEN])),
-        ("output_norm.weight".into(), ones(TINY_HIDDEN)),
+        (
+            "token_embd.weight".into(),
+            random(&[n_vocab, tiny.hidden], tiny),
+        ),
+        ("output_norm.weight".into(), ones(tiny.hidden)),
     ];
     if architecture != "llama" {
-        tensors.push(("output.weight".into(), random(&[n_vocab, TINY_HIDDEN])));
+        tensors.push((
+            "output.weight".into(),
+            random(&[n_vocab, tiny.hidden], tiny),
+        ));
     }
     for layer_idx in 0..TINY_N_LAYERS {
         let p = format!("blk.{layer_idx}");
         tensors.extend([
-            (format!("{p}.attn_norm.weight"), ones(TINY_HIDDEN)),
-            (format!("{p}.ffn_norm.weight"), ones(TINY_HIDDEN)),
+            (format!("{p}.attn_norm.weight"), ones(tiny.hidden)),
+            (format!("{p}.ffn_norm.weight"), ones(tiny.hidden)),
             (
                 format!("{p}.attn_q.weight"),
-                random(&[q_width, TINY_HIDDEN]),
+                random(&[q_width, tiny.hidden], tiny),
             ),
             (
                 format!("{p}.attn_k.weight"),
-                random(&[kv_width, TINY_HIDDEN]),
+                random(&[kv_width, tiny.hidden], tiny),
             ),
             (
                 format!("{p}.attn_v.weight"),
-                random(&[kv_width, TINY_HIDDEN]),
+                random(&[kv_width, tiny.hidden], tiny),
             ),
             (
                 format!("{p}.attn_output.weight"),
-                random(&[TINY_HIDDEN, q_width]),
+                random(&[tiny.hidden, q_width], tiny),
             ),
             (
                 format!("{p}.ffn_gate.weight"),
-                random(&[TINY_INTERMEDIATE, TINY_HIDDEN]),
+                random(&[tiny.intermediate, tiny.hidden], tiny),
             ),
             (
                 format!("{p}.ffn_up.weight"),
-                random(&[TINY_INTERMEDIATE, TINY_HIDDEN]),
+                random(&[tiny.intermediate, tiny.hidden], tiny),
             ),
             (
                 format!("{p}.ffn_down.weight"),
-                random(&[TINY_HIDDEN, TINY_INTERMEDIATE]),
+                random(&[tiny.hidden, tiny.intermediate], tiny),
             ),
         ]);
         if architecture == "qwen2" {
             tensors.extend([
-                (format!("{p}.attn_q.bias"), random(&[q_width])),
-                (format!("{p}.attn_k.bias"), random(&[kv_width])),
-                (format!("{p}.attn_v.bias"), random(&[kv_width])),
+                (format!("{p}.attn_q.bias"), random(&[q_width], tiny)),
+                (format!("{p}.attn_k.bias"), random(&[kv_width], tiny)),
+                (format!("{p}.attn_v.bias"), random(&[kv_width], tiny)),
             ]);
         }
         if architecture == "qwen3" {
             tensors.extend([
-                (format!("{p}.attn_q_norm.weight"), ones(TINY_HEAD_DIM)),
-                (format!("{p}.attn_k_norm.weight"), ones(TINY_HEAD_DIM)),
+                (format!("{p}.attn_q_norm.weight"), ones(tiny.head_dim)),
+                (format!("{p}.attn_k_norm.weight"), ones(tiny.head_dim)),
             ]);
         }
     }
@@ -628,6 +670,62 @@ fn check_tiny_model(architecture: &str, expected_template: ChatTemplate) {
     assert_eq!(constrained.token_ids, wanted, "{architecture}");
     assert_eq!(constrained.text, "the end");
     assert_eq!(constrained.stop_reason, StopReason::ConstraintComplete);
+}
+
+/// K-quants (the presets users download are Q4_K_M) and Q5_0 load through the real
+/// loader, report their weight types, and generate.
+#[test]
+fn k_quant_and_q5_0_models_load_and_generate() {
+    for dtype in [
+        GgmlDType::Q4K,
+        GgmlDType::Q5K,
+        GgmlDType::Q6K,
+        GgmlDType::Q5_0,
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tiny-quantized.gguf");
+        write_tiny_gguf_shaped(&path, "qwen2", tiny_quantized(dtype));
+        let summary =
+            ideadesk::llm::inspect_gguf(&path).unwrap_or_else(|err| panic!("{dtype:?}: {err}"));
+        let expected = format!("{dtype:?}").to_lowercase();
+        assert_eq!(
+            summary.weight_types[0].0, expected,
+            "{dtype:?}: {summary:?}"
+        );
+        let mut engine = LlmEngine::load(&path, None, &Device::Cpu, EngineOptions::default())
+            .unwrap_or_else(|err| panic!("load {dtype:?}: {err}"));
+        let end_token_ids = engine.tokenizer().end_token_ids().to_vec();
+        let generation = engine
+            .generate(
+                GenerateRequest::chat(vec![ChatMessage::user("the theory")])
+                    .with_max_new_tokens(6)
+                    .with_constraint(Box::new(NoEnd { end_token_ids })),
+            )
+            .unwrap_or_else(|err| panic!("generate with {dtype:?}: {err}"));
+        assert_eq!(generation.n_tokens, 6, "{dtype:?}");
+    }
+}
+
+/// `--llm` checks its file: a missing file, a file that is not GGUF and an architecture
+/// ideadesk does not run are refused with what to do.
+#[test]
+fn inspect_gguf_refuses_what_cannot_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let check = |path: &Path, fragment: &str| {
+        let err = ideadesk::llm::inspect_gguf(path).expect_err("refused");
+        let message = err.to_string();
+        assert!(message.contains(fragment), "{}: {message}", path.display());
+        assert!(
+            message.contains("llama, qwen2 or qwen3"),
+            "{}: {message}",
+            path.display()
+        );
+    };
+    check(&dir.path().join("missing.gguf"), "does not exist");
+    check(dir.path(), "is a folder");
+    let text = dir.path().join("notes.gguf");
+    std::fs::write(&text, "not a model").expect("written");
+    check(&text, "not a GGUF file");
 }
 
 #[test]

@@ -376,3 +376,23 @@ fn without_a_piper_voice_say_falls_back_to_espeak() {
     let (samples, rate) = common::read_wav_mono(&wav);
     assert!(samples.len() as f64 / f64::from(rate) > 0.5);
 }
+
+/// No speaker (ALSA configured with no device at all): a missing device is a warning.
+/// `say` plays nothing, names `--out`, and exits 0.
+#[test]
+fn say_without_a_speaker_warns_and_names_out() {
+    let data = tempfile::tempdir().unwrap();
+    let empty_config = data.path().join("empty-asound.conf");
+    std::fs::write(&empty_config, "").unwrap();
+    let mut command = common::ideadesk(data.path());
+    command
+        .env("ALSA_CONFIG_PATH", &empty_config)
+        .arg("--models")
+        .arg(common::test_models_dir())
+        .args(["say", "Hello there.", "--voice", "espeak"]);
+    let (output, _, stderr) = common::run(&mut command);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("warning:"), "{stderr}");
+    assert!(stderr.contains("--out"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -72,6 +72,7 @@ fn quote(utterance: i64, start_ms: u64, end_ms: u64, words: &str) -> Evidence {
         start_ms,
         end_ms,
         quote: words.to_string(),
+        slot: None,
     }
 }
 

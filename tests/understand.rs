@@ -266,6 +266,7 @@ fn seed_session(data_dir: &Path) {
                 start_ms: 0,
                 end_ms: 4_200,
                 quote: "spend three hours every Sunday planning lessons".into(),
+                slot: None,
             },
             Evidence::Sketch {
                 sketch_id,

@@ -35,7 +35,7 @@ fn transcribe(model: &std::path::Path, samples: &[f32]) -> String {
 #[test]
 fn converted_tiny_en_transcribes_jfk() {
     let model = common::test_model("stt", "ggml-tiny.en.bin");
-    let (samples, sample_rate_hz) = common::read_wav_mono(&common::shared_data("jfk.wav"));
+    let (samples, sample_rate_hz) = common::read_wav_mono(&common::test_data("jfk.wav"));
     assert_eq!(sample_rate_hz, WHISPER_SAMPLE_RATE_HZ, "jfk.wav is 16 kHz");
     let text = transcribe(&model, &samples);
     let wer = common::wer(JFK_TEXT, &text);
@@ -49,7 +49,7 @@ fn converted_tiny_en_transcribes_jfk() {
 fn quantised_q8_0_tiny_en_transcribes_jfk_like_f16() {
     let q8_0 = common::test_model("stt", "ggml-tiny.en-q8_0.bin");
     let f16 = common::test_model("stt", "ggml-tiny.en.bin");
-    let (samples, _) = common::read_wav_mono(&common::shared_data("jfk.wav"));
+    let (samples, _) = common::read_wav_mono(&common::test_data("jfk.wav"));
     let text = transcribe(&q8_0, &samples);
     println!("q8_0 transcript: {text:?}");
     assert_eq!(

@@ -5,7 +5,7 @@
 #
 #   benches/peers/bench-peers.sh [run.py options…]   e.g. --rounds 9 --stages stt
 #
-# Needs models/test (`make test-models`), ../shared/data/jfk.wav, espeak-ng and sox. The
+# Needs models/test (`make test-models`), tests/data/jfk.wav, espeak-ng and sox. The
 # first run builds the peers' venv (setup-venv.sh; llama.cpp compiles from source).
 set -euo pipefail
 

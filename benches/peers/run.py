@@ -296,11 +296,11 @@ def main() -> int:
     whisper = args.whisper or models / "stt/ggml-tiny.en-q8_0.bin"
     gguf = models / "llm/SmolLM2-135M-Instruct.Q4_1.gguf"
     voice = models / "tts/en_US-joe-medium.onnx"
-    jfk = args.jfk or repo / "../shared/data/jfk.wav"
+    jfk = args.jfk or repo / "tests/data/jfk.wav"
     stages = set(args.stages.split(","))
     for path in [whisper, gguf, voice, jfk]:
         if not path.is_file():
-            sys.exit(f"{path} is missing (run `make test-models`; jfk.wav lives in ../shared/data)")
+            sys.exit(f"{path} is missing (run `make test-models`; jfk.wav lives in tests/data)")
     args.work.mkdir(parents=True, exist_ok=True)
     utterance = args.work / "utterance.wav"
     synthesise_utterance(utterance, UTTERANCE_TEXT)

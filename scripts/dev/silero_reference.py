@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes Silero VAD's per-chunk speech probabilities for the shared jfk.wav, computed by
+"""Writes Silero VAD's per-chunk speech probabilities for tests/data/jfk.wav, computed by
 onnxruntime, for the Rust port's reference tests (src/vad/silero.rs).
 
 A dev script; no test runs it. Run it from the repository root with the files of the
@@ -8,11 +8,11 @@ silero-vad 6.2.3 wheel (~/.cache/ideadesk/wheels, unzipped to $WHEEL):
     python3 -m venv /tmp/vadref && /tmp/vadref/bin/pip install numpy onnxruntime onnx
     /tmp/vadref/bin/python scripts/dev/silero_reference.py \
         --model $WHEEL/silero_vad/data/silero_vad.onnx \
-        --wav ../shared/data/jfk.wav --out tests/data/silero_jfk_reference.json
+        --wav tests/data/jfk.wav --out tests/data/silero_jfk_reference.json
     /tmp/vadref/bin/python scripts/dev/silero_reference.py \
         --model $WHEEL/silero_vad/data/silero_vad_16k_op15.onnx \
         --weights $WHEEL/silero_vad/data/silero_vad_16k.safetensors \
-        --wav ../shared/data/jfk.wav --out tests/data/silero_jfk_reference_safetensors.json
+        --wav tests/data/jfk.wav --out tests/data/silero_jfk_reference_safetensors.json
 
 The second run is needed because the wheel's silero_vad_16k.safetensors holds different
 weights from its ONNX files (a different checkpoint of the same network): with

@@ -16,6 +16,11 @@ const MIC_POLL_INTERVAL: Duration = Duration::from_millis(10);
 pub trait AudioSource: Send {
     /// The next block (possibly empty while a live source waits), or `None` at the end.
     fn next_block(&mut self) -> Result<Option<Vec<f32>>, AudioError>;
+
+    /// Samples lost so far because the reader fell behind the device (0 for a file).
+    fn n_dropped_samples(&self) -> u64 {
+        0
+    }
 }
 
 /// How fast a file source delivers its audio.
@@ -149,5 +154,9 @@ impl AudioSource for MicSource {
         let mut out = Vec::new();
         self.resampler.push(&self.raw, &mut out);
         Ok(Some(out))
+    }
+
+    fn n_dropped_samples(&self) -> u64 {
+        self.capture.n_dropped_samples()
     }
 }

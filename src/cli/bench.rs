@@ -14,9 +14,9 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 
-use super::Cli;
 use super::listen::{ListenArgs, prepare, run_prepared};
 use super::transcribe::{VadChoice, load_detector};
+use super::{Cli, Warnings};
 use crate::audio::playback::{OutputConfig, WavFileConfig};
 use crate::session::events::{Event, TurnLatency};
 use crate::session::live::{LiveStages, ReplyOutput};
@@ -95,12 +95,15 @@ fn write_script(synthesizer: &Synthesizer, path: &Path) -> anyhow::Result<()> {
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    let mut writer = hound::WavWriter::create(path, spec)
-        .with_context(|| format!("creating {}", path.display()))?;
-    for sample in samples {
-        writer.write_sample((sample.clamp(-1.0, 1.0) * 32767.0).round() as i16)?;
-    }
-    writer.finalize()?;
+    crate::files::write_atomically(path, |file| {
+        let mut writer = hound::WavWriter::new(file, spec).map_err(std::io::Error::other)?;
+        for sample in samples {
+            writer
+                .write_sample((sample.clamp(-1.0, 1.0) * 32767.0).round() as i16)
+                .map_err(std::io::Error::other)?;
+        }
+        writer.finalize().map_err(std::io::Error::other)
+    })?;
     Ok(())
 }
 
@@ -178,7 +181,7 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode> {
         let output = ReplyOutput::Sink(OutputConfig::WavFile(WavFileConfig::new(reply_path)));
         let prepared = super::listen::Prepared {
             stages: LiveStages {
-                detector: load_detector(cli, VadChoice::Silero)?,
+                detector: load_detector(cli, VadChoice::Silero, &mut Warnings::kept())?,
                 transcriber: template.stages.transcriber.clone(),
                 understand: template.stages.understand.clone(),
                 synthesizer: template.stages.synthesizer.clone(),

@@ -10,20 +10,22 @@ use chrono::Utc;
 use clap::Args;
 use serde_json::json;
 
-use super::Cli;
+use super::{Cli, Warnings, missing_model_warning};
 use crate::audio::source::{FileSource, Pacing};
 use crate::llm::engine::{EngineOptions, LlmEngine, LlmHandle, Sampling};
 use crate::models::{Resolver, Role};
 use crate::needs::Coverage;
+use crate::needs::SketchId;
 use crate::session::hear::{Hear, HearConfig, HearEvent};
 use crate::session::understand::{
-    Extraction, TurnInput, TurnOutcome, Understand, UnderstandConfig,
+    Extraction, TurnInput, TurnOutcome, Understand, UnderstandConfig, store_turn_input,
 };
 use crate::store::embed::Embedder;
 use crate::store::{SessionId, SketchInput, Store, StoredNeed, UtteranceInput};
 use crate::stt::WhisperConfig;
-use crate::vision::describe::{DescribeOptions, MoondreamDescriber, SketchDescriber};
+use crate::vision::describe::SketchDescriber;
 use crate::vision::frame::load_image;
+use image::RgbImage;
 
 /// Speaking rate used to give typed text plausible times (words per second).
 const TYPED_WORDS_PER_S: f64 = 2.5;
@@ -104,7 +106,11 @@ pub(crate) fn text_utterances(text: &str) -> Vec<UtteranceInput> {
 /// Transcribes an audio file into utterances (Silero VAD, or energy without its weights).
 fn audio_utterances(cli: &Cli, path: &Path) -> anyhow::Result<Vec<UtteranceInput>> {
     let mut source = FileSource::open(path, Pacing::AsFastAsPossible)?;
-    let detector = super::transcribe::load_detector(cli, super::transcribe::VadChoice::Silero)?;
+    let detector = super::transcribe::load_detector(
+        cli,
+        super::transcribe::VadChoice::Silero,
+        &mut Warnings::printing(),
+    )?;
     let transcriber = super::transcribe::load_transcriber(
         cli,
         WhisperConfig {
@@ -136,8 +142,20 @@ fn audio_utterances(cli: &Cli, path: &Path) -> anyhow::Result<Vec<UtteranceInput
     Ok(utterances)
 }
 
-/// Loads the language model of the preset (or `--models` folder).
+/// Loads the language model: the `--llm` file when given, else the preset's (or the
+/// `--models` folder's).
 pub(crate) fn load_llm(cli: &Cli) -> anyhow::Result<LlmHandle> {
+    if let Some(path) = &cli.llm {
+        let summary = crate::llm::inspect_gguf(path)?;
+        tracing::info!(path = %path.display(), model = %summary.describe(), "language model from --llm");
+        let device = crate::compute::select_device(cli.cpu);
+        return Ok(LlmEngine::spawn(
+            path,
+            None,
+            device,
+            EngineOptions::default(),
+        )?);
+    }
     let mut resolver = Resolver::new(cli.resolver_options())?;
     let model = resolver.resolve(Role::Llm)?;
     let device = crate::compute::select_device(cli.cpu);
@@ -149,7 +167,10 @@ pub(crate) fn load_llm(cli: &Cli) -> anyhow::Result<LlmHandle> {
 }
 
 /// Loads the sentence embedder, or `None` with a warning when its files are missing.
-pub(crate) fn load_embedder(cli: &Cli) -> anyhow::Result<Option<Embedder>> {
+pub(crate) fn load_embedder(
+    cli: &Cli,
+    warnings: &mut Warnings,
+) -> anyhow::Result<Option<Embedder>> {
     let mut resolver = Resolver::new(cli.resolver_options())?;
     match resolver.resolve(Role::Embed) {
         Ok(model) => {
@@ -157,9 +178,12 @@ pub(crate) fn load_embedder(cli: &Cli) -> anyhow::Result<Option<Embedder>> {
             Ok(Some(Embedder::spawn_resolved(&model, device)?))
         }
         Err(err) => {
-            eprintln!(
-                "warning: no embedding model, so no duplicate links or semantic search ({err}); fetch it with `ideadesk models fetch --role embed`"
-            );
+            warnings.warn(missing_model_warning(
+                cli,
+                Role::Embed,
+                "needs are not linked to near-duplicates and search finds words only",
+                &err,
+            ));
             Ok(None)
         }
     }
@@ -171,57 +195,56 @@ pub(crate) fn open_store(cli: &Cli) -> anyhow::Result<Store> {
     Store::open(&path).with_context(|| format!("opening the store {}", path.display()))
 }
 
-/// Reads each sketch, saves it as PNG with the session, and describes it when a vision
-/// model is present.
-fn sketch_inputs(cli: &Cli, images: &[PathBuf]) -> anyhow::Result<Vec<SketchInput>> {
+/// Reads each sketch and saves it as PNG in the data dir, undescribed: the store gets
+/// its row before any model looks at it ([`describe_sketches`]).
+fn sketch_inputs(cli: &Cli, images: &[PathBuf]) -> anyhow::Result<Vec<(SketchInput, RgbImage)>> {
     if images.is_empty() {
         return Ok(Vec::new());
     }
     let mut loaded = Vec::new();
     for path in images {
-        loaded.push((path, load_image(path)?));
+        loaded.push(load_image(path)?);
     }
-    let describer = {
-        let mut resolver = Resolver::new(cli.resolver_options())?;
-        match resolver.resolve(Role::Vision) {
-            Ok(model) => Some(MoondreamDescriber::spawn_resolved(
-                &model,
-                crate::compute::select_device(cli.cpu),
-                DescribeOptions::default(),
-            )?),
-            Err(err) => {
-                eprintln!(
-                    "warning: no vision model, so sketches are stored undescribed ({err}); fetch it with `ideadesk models fetch --role vision`"
-                );
-                None
-            }
-        }
-    };
     let dir = cli.data_dir().join("sketches");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let stamp = Utc::now().format("%Y%m%d-%H%M%S%3f");
     let mut sketches = Vec::new();
-    for (sketch_idx, (path, image)) in loaded.into_iter().enumerate() {
+    for (sketch_idx, image) in loaded.into_iter().enumerate() {
         let saved = dir.join(format!("sketch-{stamp}-{sketch_idx}.png"));
-        image
-            .image
-            .save(&saved)
-            .with_context(|| format!("saving {}", saved.display()))?;
-        let description = match &describer {
-            Some(describer) => Some(
-                describer
-                    .describe(&image.image, None)
-                    .with_context(|| format!("describing {}", path.display()))?,
-            ),
-            None => None,
-        };
-        sketches.push(SketchInput {
-            image_path: saved.display().to_string(),
-            description: description.as_ref().map(|d| d.summary.clone()),
-            labels: description.map(|d| d.labels).unwrap_or_default(),
-        });
+        crate::files::save_png_atomically(&saved, &image.image)?;
+        sketches.push((
+            SketchInput {
+                image_path: saved.display().to_string(),
+                description: None,
+                labels: Vec::new(),
+            },
+            image.image,
+        ));
     }
     Ok(sketches)
+}
+
+/// Describes stored sketches when a vision model is present and records what it read; a
+/// missing model is a warning and a failing one an error, with the sketches kept either
+/// way.
+fn describe_sketches(
+    cli: &Cli,
+    store: &mut Store,
+    sketches: &[(SketchId, RgbImage)],
+) -> anyhow::Result<()> {
+    if sketches.is_empty() {
+        return Ok(());
+    }
+    let Some(describer) = super::look::load_describer(cli, &mut Warnings::printing())? else {
+        return Ok(());
+    };
+    for (sketch_id, image) in sketches {
+        let description = describer
+            .describe(image, None)
+            .with_context(|| format!("describing sketch s{} (it is stored)", sketch_id.0))?;
+        store.describe_sketch(*sketch_id, &description.summary, &description.labels)?;
+    }
+    Ok(())
 }
 
 /// Finds or creates the session named by `--session`.
@@ -288,7 +311,9 @@ fn outcome_json(outcome: &TurnOutcome) -> serde_json::Value {
             "total_slots": outcome.coverage.total_slots(),
             "complete_needs": outcome.coverage.complete_needs(),
         },
+        "asked": crate::session::events::AskedSlot::of(&outcome.question),
         "merge": outcome.report,
+        "dialogue": outcome.dialogue,
         "llm_calls": outcome.llm_calls,
         "elapsed_ms": outcome.elapsed_ms,
     })
@@ -305,20 +330,36 @@ pub(crate) fn print_need(stored: &StoredNeed) {
         coverage.filled.len(),
         coverage.filled.len() + coverage.missing.len()
     );
+    let at = |start_ms: u64| format!("[{:02}:{:02}]", start_ms / 60_000, start_ms / 1000 % 60);
     for slot in &coverage.filled {
         if let Some(value) = slot.value(need) {
-            println!("    {}: {value}", slot.label());
+            // Where the person said it, when the evidence records it.
+            let said_at = need.evidence.iter().find_map(|evidence| match evidence {
+                crate::needs::Evidence::Utterance {
+                    start_ms,
+                    slot: Some(evidence_slot),
+                    ..
+                } if evidence_slot == slot => Some(format!("  {}", at(*start_ms))),
+                _ => None,
+            });
+            println!(
+                "    {}: {value}{}",
+                slot.label(),
+                said_at.unwrap_or_default()
+            );
         }
     }
+    let mut shown: Vec<&str> = Vec::new();
     for evidence in &need.evidence {
         match evidence {
             crate::needs::Evidence::Utterance {
                 start_ms, quote, ..
-            } => println!(
-                "    evidence [{:02}:{:02}] \"{quote}\"",
-                start_ms / 60_000,
-                start_ms / 1000 % 60
-            ),
+            } => {
+                if !shown.contains(&quote.as_str()) {
+                    shown.push(quote);
+                    println!("    evidence {} \"{quote}\"", at(*start_ms));
+                }
+            }
             crate::needs::Evidence::Sketch { sketch_id, detail } => {
                 println!("    evidence sketch s{}: {detail}", sketch_id.0)
             }
@@ -357,11 +398,24 @@ pub fn run(cli: &Cli, args: &CaptureArgs) -> anyhow::Result<ExitCode> {
             eprintln!("warning: no speech was heard in {}", path.display());
         }
     }
-    input.sketches = sketch_inputs(cli, &args.image)?;
+    let sketches = sketch_inputs(cli, &args.image)?;
+    input.sketches = sketches.iter().map(|(input, _)| input.clone()).collect();
     let session = session_for(&mut store, &args.session)?;
+    if text.is_some() {
+        // Typed text continues the session's clock, so its quotes keep their order.
+        let offset_ms = store
+            .load_session(session)?
+            .utterances
+            .last()
+            .map_or(0, |stored| stored.utterance.end_ms);
+        for utterance in &mut input.utterances {
+            utterance.start_ms += offset_ms;
+            utterance.end_ms += offset_ms;
+        }
+    }
 
     let llm = load_llm(cli)?;
-    let embedder = load_embedder(cli)?;
+    let embedder = load_embedder(cli, &mut Warnings::printing())?;
     let sampling = match args.temperature {
         Some(temperature) => Sampling::Temperature {
             temperature,
@@ -378,7 +432,17 @@ pub fn run(cli: &Cli, args: &CaptureArgs) -> anyhow::Result<ExitCode> {
             sampling,
         },
     );
-    let outcome = understand.run_turn(&mut store, session, &input, Utc::now())?;
+    // What was said and shown is stored before any model runs on it.
+    let started = std::time::Instant::now();
+    let (new_utterance_ids, new_sketch_ids) = store_turn_input(&mut store, session, &input)?;
+    let images: Vec<(SketchId, RgbImage)> = new_sketch_ids
+        .into_iter()
+        .zip(sketches.into_iter().map(|(_, image)| image))
+        .collect();
+    describe_sketches(cli, &mut store, &images)?;
+    let mut outcome =
+        understand.understand_stored(&mut store, session, &new_utterance_ids, Utc::now())?;
+    outcome.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     if args.json {
         println!("{}", outcome_json(&outcome));
     } else {

@@ -58,6 +58,7 @@ impl Check {
 pub fn run(cli: &Cli, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
     let mut checks = vec![check_cpu(), check_gpu(cli.cpu), check_data_dir(cli)];
     checks.extend(check_models(cli));
+    checks.push(check_llm(cli));
     checks.push(check_espeak());
     checks.extend(check_audio());
     checks.push(check_camera());
@@ -233,6 +234,104 @@ fn check_models(cli: &Cli) -> Vec<Check> {
         checks.push(check);
     }
     checks
+}
+
+/// Tokens the language model's speed probe decodes.
+const SPEED_PROBE_TOKENS: usize = 24;
+
+/// The language model in use (`--llm`, else the preset's) and its speed here: a short
+/// prompt prefilled and `SPEED_PROBE_TOKENS` decoded.
+fn check_llm(cli: &Cli) -> Check {
+    const NAME: &str = "llm in use";
+    let (path, tokenizer) = match &cli.llm {
+        Some(path) => (path.clone(), None),
+        None => {
+            let preset_files =
+                Resolver::new(cli.resolver_options())
+                    .ok()
+                    .and_then(|mut resolver| {
+                        let status = resolver.status(Role::Llm, false).ok()?;
+                        if status
+                            .files
+                            .iter()
+                            .any(|file| file.state == FileState::Missing)
+                        {
+                            return None;
+                        }
+                        resolver.resolve(Role::Llm).ok()
+                    });
+            let Some(model) = preset_files else {
+                return Check::new(
+                    Verdict::Warn,
+                    NAME,
+                    "no language model yet: the preset's is not downloaded and no --llm was given",
+                )
+                .fix("ideadesk models fetch --role llm, or pass --llm FILE.gguf");
+            };
+            let gguf = model
+                .paths
+                .iter()
+                .find(|path| path.extension().is_some_and(|ext| ext == "gguf"))
+                .cloned();
+            let tokenizer = model
+                .paths
+                .iter()
+                .find(|path| {
+                    path.file_name()
+                        .is_some_and(|name| name == "tokenizer.json")
+                })
+                .cloned();
+            match gguf {
+                Some(gguf) => (gguf, tokenizer),
+                None => return Check::new(Verdict::Fail, NAME, "the llm entry has no .gguf file"),
+            }
+        }
+    };
+    let summary = match crate::llm::inspect_gguf(&path) {
+        Ok(summary) => summary,
+        Err(err) => {
+            return Check::new(Verdict::Fail, NAME, err.to_string())
+                .fix("pass --llm a llama, qwen2 or qwen3 GGUF, or drop --llm to use the preset's");
+        }
+    };
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    let device = crate::compute::select_device(cli.cpu);
+    let engine = crate::llm::LlmEngine::spawn(
+        &path,
+        tokenizer.as_deref(),
+        device,
+        crate::llm::EngineOptions::default(),
+    );
+    let speed = engine.and_then(|llm| {
+        let request = crate::llm::GenerateRequest::chat(vec![crate::llm::ChatMessage::user(
+            "Name the days of the week and the months of the year.",
+        )])
+        .with_max_new_tokens(SPEED_PROBE_TOKENS)
+        .with_sampling(crate::llm::Sampling::Greedy);
+        llm.generate(request)
+    });
+    match speed {
+        Ok(generation) => {
+            let stats = &generation.stats;
+            let decode_per_s = generation.n_tokens.saturating_sub(1) as f64
+                / (stats.decode_ms / 1000.0).max(f64::EPSILON);
+            Check::new(
+                Verdict::Ok,
+                NAME,
+                format!(
+                    "{name} ({}): prefill {:.0} tokens/s, decode {:.0} tokens/s here",
+                    summary.describe(),
+                    stats.prefill_tokens_per_s(),
+                    decode_per_s
+                ),
+            )
+        }
+        Err(err) => Check::new(Verdict::Fail, NAME, format!("{name}: {err}"))
+            .fix("re-download the model, or pass --llm another GGUF"),
+    }
 }
 
 fn check_espeak() -> Check {

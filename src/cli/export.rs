@@ -99,12 +99,7 @@ pub fn run(cli: &Cli, args: &ExportArgs) -> anyhow::Result<ExitCode> {
     };
     match &args.out {
         Some(path) => {
-            // Write next to the target and rename, so a crash never leaves half a brief.
-            let partial = path.with_extension("partial");
-            std::fs::write(&partial, &text)
-                .with_context(|| format!("writing {}", partial.display()))?;
-            std::fs::rename(&partial, path)
-                .with_context(|| format!("writing {}", path.display()))?;
+            crate::files::write_bytes_atomically(path, text.as_bytes())?;
             eprintln!("wrote {}", path.display());
         }
         None => std::io::stdout()

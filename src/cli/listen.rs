@@ -14,10 +14,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use super::Cli;
 use super::capture::{load_embedder, load_llm, session_for};
 use super::say::{VoiceChoice, load_synthesizer};
 use super::transcribe::{VadChoice, load_detector, load_transcriber};
+use super::{Cli, Warnings};
 use crate::audio::capture::CaptureConfig;
 use crate::audio::playback::{OutputConfig, SpeakerConfig, WavFileConfig};
 use crate::audio::source::Pacing;
@@ -73,8 +73,9 @@ pub struct ListenArgs {
     /// Answer in text only: no voice, no speaker.
     #[arg(long, conflicts_with_all = ["reply_wav", "speaker"])]
     pub no_speech: bool,
-    /// Which voice answers: `piper` or `espeak` [default: piper when it can be had].
-    #[arg(long, value_enum)]
+    /// Which voice answers: `piper`, a Piper voice name or `.onnx` file, `espeak` or
+    /// `espeak:VOICE` (as `say --voice`) [default: piper when it can be had].
+    #[arg(long, value_name = "VOICE")]
     pub voice: Option<VoiceChoice>,
     /// Let the person talk over the reply, which then stops (use with headphones). By
     /// default the microphone is deaf while ideadesk speaks, so it never hears itself.
@@ -130,6 +131,7 @@ static INTERRUPTED: AtomicUsize = AtomicUsize::new(0);
 extern "C" fn on_sigint(_signal: libc::c_int) {
     // A second Ctrl-C ends at once: everything transcribed is already stored.
     if INTERRUPTED.fetch_add(1, Ordering::SeqCst) >= 1 {
+        // SAFETY: `_exit` is async-signal-safe and takes no pointers.
         unsafe { libc::_exit(130) };
     }
 }
@@ -197,10 +199,12 @@ impl ListenArgs {
 /// Loads the models (fetching them on first use, with progress bars) and opens the
 /// session named by `--session` in the store under `data_dir`.
 pub(crate) fn prepare(cli: &Cli, args: &ListenArgs, data_dir: &Path) -> anyhow::Result<Prepared> {
+    // Kept, not printed: the session reports them as events, so the live view shows them.
+    let mut warnings = Warnings::kept();
     let detector = if args.push_to_talk {
         None
     } else {
-        load_detector(cli, VadChoice::Silero)?
+        load_detector(cli, VadChoice::Silero, &mut warnings)?
     };
     let transcriber = load_transcriber(
         cli,
@@ -210,7 +214,7 @@ pub(crate) fn prepare(cli: &Cli, args: &ListenArgs, data_dir: &Path) -> anyhow::
         },
     )?;
     let llm = load_llm(cli)?;
-    let embedder = load_embedder(cli)?;
+    let embedder = load_embedder(cli, &mut warnings)?;
     let understand = Understand::new(
         llm,
         embedder,
@@ -222,7 +226,7 @@ pub(crate) fn prepare(cli: &Cli, args: &ListenArgs, data_dir: &Path) -> anyhow::
     let synthesizer = if args.no_speech {
         None
     } else {
-        Some(load_synthesizer(cli, args.voice)?)
+        Some(load_synthesizer(cli, args.voice.clone(), &mut warnings)?)
     };
     let frames = if !args.images.is_empty() {
         FrameInput::Images(args.images.clone())
@@ -235,7 +239,8 @@ pub(crate) fn prepare(cli: &Cli, args: &ListenArgs, data_dir: &Path) -> anyhow::
     };
     let describer: Option<Box<dyn SketchDescriber>> = match frames {
         FrameInput::None => None,
-        _ => super::look::load_describer(cli)?.map(|d| Box::new(d) as Box<dyn SketchDescriber>),
+        _ => super::look::load_describer(cli, &mut warnings)?
+            .map(|d| Box::new(d) as Box<dyn SketchDescriber>),
     };
     let audio = match &args.audio {
         Some(path) => AudioInput::File {
@@ -289,6 +294,7 @@ pub(crate) fn prepare(cli: &Cli, args: &ListenArgs, data_dir: &Path) -> anyhow::
             .brief
             .clone()
             .unwrap_or_else(|| live::default_brief_path(data_dir, session)),
+        warnings: warnings.into_lines(),
     };
     Ok(Prepared {
         stages: LiveStages {
@@ -450,6 +456,9 @@ fn print_event(record: &EventRecord) {
                 .as_deref()
                 .unwrap_or("(no vision model: stored undescribed)")
         ),
+        Event::SketchDescribed { description, .. } => format!("sketch described: {description}"),
+        Event::Warning { text } => format!("warning: {text}"),
+        Event::Stopping { .. } => "stopping… (writing the brief)".to_string(),
         Event::Speaking { text, .. } => format!("ideadesk: {text}"),
         Event::Understood {
             n_created,
@@ -479,7 +488,18 @@ fn print_event(record: &EventRecord) {
             reason,
             n_turns,
             n_utterances,
-        } => format!("ended ({reason}): {n_utterances} utterance(s), {n_turns} turn(s)"),
+            n_dropped_samples,
+        } => format!(
+            "ended ({reason}): {n_utterances} utterance(s), {n_turns} turn(s){}",
+            if *n_dropped_samples > 0 {
+                format!(", {n_dropped_samples} microphone samples dropped")
+            } else {
+                String::new()
+            }
+        ),
+        Event::SamplesDropped { n_dropped_samples } => {
+            format!("microphone: {n_dropped_samples} samples dropped so far (hearing fell behind)")
+        }
         Event::SpeechStarted { .. }
         | Event::Partial { .. }
         | Event::SpeechEnded { .. }

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 
-use super::Cli;
+use super::{Cli, Warnings, missing_model_warning};
 use crate::models::{Resolver, Role};
 use crate::vision::camera::{CameraHandle, CameraSelector};
 use crate::vision::describe::{
@@ -52,15 +52,20 @@ struct LookRow {
 const CAMERA_WINDOW: Duration = Duration::from_millis(1200);
 
 /// Loads the vision model if its files are here; `None` with a warning otherwise.
-pub(crate) fn load_describer(cli: &Cli) -> anyhow::Result<Option<MoondreamDescriber>> {
+pub(crate) fn load_describer(
+    cli: &Cli,
+    warnings: &mut Warnings,
+) -> anyhow::Result<Option<MoondreamDescriber>> {
     let mut resolver = Resolver::new(cli.resolver_options())?;
     let model = match resolver.resolve(Role::Vision) {
         Ok(model) => model,
         Err(err) => {
-            eprintln!(
-                "warning: no vision model, so no descriptions ({}); fetch one with `ideadesk models fetch --role vision`",
-                err.to_string().lines().next().unwrap_or_default()
-            );
+            warnings.warn(missing_model_warning(
+                cli,
+                Role::Vision,
+                "sketches are not described",
+                &err,
+            ));
             return Ok(None);
         }
     };
@@ -92,9 +97,21 @@ pub fn run(cli: &Cli, args: &LookArgs) -> anyhow::Result<ExitCode> {
     // Read every image first: a bad file fails before the (large) model loads.
     let mut inputs = Vec::new();
     if args.camera {
-        let camera = CameraHandle::start(&CameraSelector::parse(
-            args.index.as_deref().unwrap_or_default(),
-        ))?;
+        let selector = CameraSelector::parse(args.index.as_deref().unwrap_or_default());
+        let camera = match CameraHandle::start(&selector) {
+            Ok(camera) => camera,
+            // A missing camera is a warning: nothing is looked at, and images still can be.
+            Err(err @ crate::vision::VisionError::NoCamera(_)) => {
+                eprintln!(
+                    "warning: {err}; nothing to look at. To look at a sketch you have as a file, run `ideadesk look IMAGE…`"
+                );
+                if args.json {
+                    println!("[]");
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(err) => return Err(err.into()),
+        };
         std::thread::sleep(CAMERA_WINDOW);
         let frames = camera.recent_frames(crate::vision::camera::RING_FRAMES)?;
         let best = frames
@@ -114,8 +131,7 @@ pub fn run(cli: &Cli, args: &LookArgs) -> anyhow::Result<ExitCode> {
             .map(|d| d.as_millis())
             .unwrap_or(0);
         let path = dir.join(format!("look-{stamp}.png"));
-        best.save(&path)
-            .with_context(|| format!("saving {}", path.display()))?;
+        crate::files::save_png_atomically(&path, &best)?;
         eprintln!("snapshot saved to {}", path.display());
         inputs.push((path, best.width(), best.height(), best));
     } else {
@@ -124,7 +140,7 @@ pub fn run(cli: &Cli, args: &LookArgs) -> anyhow::Result<ExitCode> {
             inputs.push((path.clone(), loaded.width, loaded.height, loaded.image));
         }
     }
-    let describer = load_describer(cli)?;
+    let describer = load_describer(cli, &mut Warnings::printing())?;
     let mut rows = Vec::new();
     for (path, width, height, image) in inputs {
         let measures = measure(&image);

@@ -36,8 +36,8 @@ use crate::models::{Preset, ResolverOptions, Role};
     max_term_width = 100
 )]
 pub struct Cli {
-    /// A local model folder laid out as DIR/<role>/<file> (e.g. models/test); nothing is
-    /// downloaded when it is given.
+    /// A local model folder laid out as DIR/<role>/<file> (e.g. models/test). Commands
+    /// only read it; `models fetch` downloads into it.
     #[arg(long, global = true, env = "IDEADESK_MODELS", value_name = "DIR")]
     pub models: Option<PathBuf>,
 
@@ -45,6 +45,11 @@ pub struct Cli {
     /// e.g. ~/.local/share/ideadesk].
     #[arg(long, global = true, env = "IDEADESK_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
+
+    /// Use this GGUF file as the language model instead of the preset's (any llama, qwen2
+    /// or qwen3 GGUF, e.g. Q4_K_M, Q5_0, Q8_0); its tokenizer is read from the file.
+    #[arg(long, global = true, env = "IDEADESK_LLM", value_name = "FILE.gguf")]
+    pub llm: Option<PathBuf>,
 
     /// Model sizes: fast | balanced | quality.
     #[arg(long, global = true, default_value = "balanced", value_parser = parse_preset, value_name = "PRESET")]
@@ -179,6 +184,78 @@ fn init_logging(cli: &Cli) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
+}
+
+/// Warnings a command collects while it sets up: printed at once (`warning: …`) by
+/// commands that print as they go, or kept for `listen`, which shows them in its live view
+/// and its events.
+#[derive(Debug, Default)]
+pub(crate) struct Warnings {
+    lines: Vec<String>,
+    print: bool,
+}
+
+impl Warnings {
+    /// Warnings printed to standard error as they come.
+    pub(crate) fn printing() -> Self {
+        Self {
+            lines: Vec::new(),
+            print: true,
+        }
+    }
+
+    /// Warnings kept for later.
+    pub(crate) fn kept() -> Self {
+        Self::default()
+    }
+
+    /// Records (and, when printing, prints) one warning.
+    pub(crate) fn warn(&mut self, line: impl Into<String>) {
+        let line = line.into();
+        if self.print {
+            eprintln!("warning: {line}");
+        }
+        self.lines.push(line);
+    }
+
+    /// The warnings, in order.
+    pub(crate) fn into_lines(self) -> Vec<String> {
+        self.lines
+    }
+}
+
+/// The warning for a model that cannot be had: which model, what the command does
+/// without it, and the command that fetches it with the current settings (`--models`
+/// included). `err` adds its cause when it is not simply a missing file.
+pub(crate) fn missing_model_warning(
+    cli: &Cli,
+    role: Role,
+    without_it: &str,
+    err: &crate::models::ModelError,
+) -> String {
+    let fetch = crate::models::Resolver::new(cli.resolver_options())
+        .map(|resolver| resolver.fetch_command(role, resolver.variant_for(role)))
+        .unwrap_or_else(|_| format!("ideadesk models fetch --role {role}"));
+    let place = cli
+        .models
+        .as_ref()
+        .map(|dir| format!(" in {}", dir.display()))
+        .unwrap_or_default();
+    match err {
+        crate::models::ModelError::Missing { .. } => {
+            format!("no {role} model{place}, so {without_it}; fetch it with `{fetch}`")
+        }
+        crate::models::ModelError::NoNetwork { host } => format!(
+            "no {role} model here and {host} cannot be reached to fetch it, so {without_it}; pass --models DIR, or run `{fetch}` where there is network"
+        ),
+        other => {
+            let cause = other.to_string();
+            let cause = cause.split("; ").next().unwrap_or_default();
+            format!(
+                "the {role} model{place} cannot be used ({cause}), so {without_it}; fetch it again with `{fetch}`"
+            )
+        }
+    }
 }
 
 /// Formats a byte count for people: `75.5 MB`.

@@ -38,11 +38,42 @@ pub struct ListArgs {
 /// Arguments of `needs show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The need's row id (the `row_id` of `needs list --json`, or `#ID` in `needs list`).
-    id: i64,
+    /// The need as `needs list` shows it: `N1` (its number in the session; the latest
+    /// session unless --session is given), or `#12` / `12` (its row id, as `row_id` in
+    /// `needs list --json`).
+    #[arg(value_name = "N1|#ID")]
+    id: String,
+    /// The session an `N1` is in [default: the latest].
+    #[arg(long)]
+    session: Option<i64>,
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
+}
+
+/// How a person names a need on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NeedRef {
+    /// `#12` or `12`: the row id.
+    Row(i64),
+    /// `N1`: the number within a session.
+    Number(u32),
+}
+
+/// Reads `N1`, `n1`, `#12` or `12`.
+fn parse_need_ref(text: &str) -> anyhow::Result<NeedRef> {
+    let text = text.trim();
+    let bad = || {
+        anyhow::anyhow!(
+            "{text:?} names no need; give it as `needs list` shows it: `N1` (number in the session) or `#12` (row id)"
+        )
+    };
+    if let Some(number) = text.strip_prefix(['N', 'n']) {
+        let number: u32 = number.parse().map_err(|_| bad())?;
+        return Ok(NeedRef::Number(number));
+    }
+    let row = text.strip_prefix('#').unwrap_or(text);
+    row.parse().map(NeedRef::Row).map_err(|_| bad())
 }
 
 /// Arguments of `needs search`.
@@ -63,6 +94,10 @@ pub fn run(cli: &Cli, command: &NeedsCommand) -> anyhow::Result<ExitCode> {
     let store = open_store(cli)?;
     match command {
         NeedsCommand::List(args) => {
+            if let Some(session) = args.session {
+                // An unknown session is an error here as in `export` and `capture`.
+                store.load_session(SessionId(session))?;
+            }
             let needs = store.list_needs(args.session.map(SessionId))?;
             if args.json {
                 let rows: Vec<_> = needs.iter().map(need_json).collect();
@@ -77,9 +112,34 @@ pub fn run(cli: &Cli, command: &NeedsCommand) -> anyhow::Result<ExitCode> {
             }
         }
         NeedsCommand::Show(args) => {
-            let stored = store
-                .need(NeedRowId(args.id))
-                .with_context(|| format!("no need #{}; see `ideadesk needs list`", args.id))?;
+            let stored = match parse_need_ref(&args.id)? {
+                NeedRef::Row(row_id) => store
+                    .need(NeedRowId(row_id))
+                    .with_context(|| format!("no need #{row_id}; see `ideadesk needs list`"))?,
+                NeedRef::Number(number) => {
+                    let session = match args.session {
+                        Some(id) => {
+                            store.load_session(SessionId(id))?;
+                            SessionId(id)
+                        }
+                        None => {
+                            store
+                                .latest_session()?
+                                .context("there is no session yet; capture one first")?
+                                .id
+                        }
+                    };
+                    store
+                        .list_needs(Some(session))?
+                        .into_iter()
+                        .find(|stored| stored.need.id.0 == number)
+                        .with_context(|| {
+                            format!(
+                                "session {session} has no need N{number}; see `ideadesk needs list --session {session}`"
+                            )
+                        })?
+                }
+            };
             if args.json {
                 println!("{}", need_json(&stored));
             } else {
@@ -94,7 +154,7 @@ pub fn run(cli: &Cli, command: &NeedsCommand) -> anyhow::Result<ExitCode> {
         }
         NeedsCommand::Search(args) => {
             let text_hits = store.search_text(&args.query, args.limit)?;
-            let semantic_hits = match load_embedder(cli)? {
+            let semantic_hits = match load_embedder(cli, &mut super::Warnings::printing())? {
                 Some(embedder) => {
                     let query = embedder.embed_one(&args.query)?;
                     store.search_semantic(&query, args.limit)?
@@ -170,5 +230,25 @@ fn text_hit_json(hit: &TextHit) -> serde_json::Value {
         } => {
             json!({"kind": "utterance", "id": id.0, "session": session_id.0, "start_ms": start_ms, "end_ms": end_ms, "text": text, "score": score})
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn needs_are_named_as_they_are_shown() {
+        let check = |text: &str, expected: Option<NeedRef>| {
+            assert_eq!(parse_need_ref(text).ok(), expected, "{text:?}");
+        };
+        check("N1", Some(NeedRef::Number(1)));
+        check("n12", Some(NeedRef::Number(12)));
+        check("#7", Some(NeedRef::Row(7)));
+        check(" 7 ", Some(NeedRef::Row(7)));
+        check("N", None);
+        check("N-1", None);
+        check("seven", None);
+        check("", None);
     }
 }

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::Serialize;
 
-use super::Cli;
+use super::{Cli, Warnings, missing_model_warning};
 use crate::audio::playback::{OutputConfig, Playback, SpeakerConfig, WavFileConfig};
 use crate::models::{Resolver, Role};
 use crate::tts::espeak::DEFAULT_ESPEAK_VOICE;
@@ -22,9 +22,11 @@ use crate::tts::vits::Scales;
 pub struct SayArgs {
     /// What to say; `-` reads it from standard input.
     text: String,
-    /// Which voice: `piper` (natural; downloaded on first use) or `espeak` (robotic,
-    /// needs no model) [default: piper when it can be had, else espeak].
-    #[arg(long, value_enum)]
+    /// Which voice: `piper` (the preset's natural voice; downloaded on first use), a Piper
+    /// voice by name (`en_US-lessac-medium`, see `models list --role tts`) or file
+    /// (`VOICE.onnx`), `espeak` (robotic, needs no model) or an espeak-ng voice
+    /// (`espeak:en-gb`) [default: piper when it can be had, else espeak].
+    #[arg(long, value_name = "VOICE")]
     voice: Option<VoiceChoice>,
     /// Write the speech to this WAV file instead of playing it.
     #[arg(long, value_name = "FILE.wav")]
@@ -50,13 +52,50 @@ pub struct SayArgs {
     json: bool,
 }
 
-/// The voices `say --voice` offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// The voices `--voice` offers: `piper` (the preset's Piper voice), a Piper voice by its
+/// name in the manifest (`en_US-lessac-medium`) or a local `.onnx` file, `espeak`, or an
+/// espeak-ng voice by name (`espeak:en-gb`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VoiceChoice {
     /// The Piper voice of the `tts` role (VITS on candle).
     Piper,
-    /// The espeak-ng voice.
-    Espeak,
+    /// A Piper voice named in the manifest, such as `en_US-lessac-medium`.
+    PiperNamed(String),
+    /// A Piper voice file (`.onnx`, with its `.onnx.json` beside it).
+    PiperFile(PathBuf),
+    /// An espeak-ng voice, such as `en-us` or `en-gb`.
+    Espeak(String),
+}
+
+impl std::str::FromStr for VoiceChoice {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(
+                "give a voice: piper, espeak, espeak:VOICE, a Piper voice name or a .onnx file"
+                    .into(),
+            );
+        }
+        let lower = text.to_lowercase();
+        Ok(match lower.as_str() {
+            "piper" => VoiceChoice::Piper,
+            "espeak" | "espeak-ng" => VoiceChoice::Espeak(DEFAULT_ESPEAK_VOICE.to_string()),
+            _ => {
+                if let Some(voice) = lower
+                    .strip_prefix("espeak:")
+                    .or_else(|| lower.strip_prefix("espeak-ng:"))
+                {
+                    VoiceChoice::Espeak(voice.to_string())
+                } else if lower.ends_with(".onnx") {
+                    VoiceChoice::PiperFile(PathBuf::from(text))
+                } else {
+                    VoiceChoice::PiperNamed(text.to_string())
+                }
+            }
+        })
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -91,21 +130,39 @@ struct SummaryLine {
 pub(crate) fn load_synthesizer(
     cli: &Cli,
     choice: Option<VoiceChoice>,
+    warnings: &mut Warnings,
 ) -> anyhow::Result<Synthesizer> {
     let device = crate::compute::select_device(cli.cpu);
     let espeak = || VoiceSpec::Espeak {
         voice: DEFAULT_ESPEAK_VOICE.to_string(),
     };
     let spec = match choice {
-        Some(VoiceChoice::Espeak) => espeak(),
+        Some(VoiceChoice::Espeak(voice)) => VoiceSpec::Espeak { voice },
         Some(VoiceChoice::Piper) => piper_spec(cli)?,
+        Some(VoiceChoice::PiperNamed(name)) => named_piper_spec(cli, &name)?,
+        Some(VoiceChoice::PiperFile(onnx)) => {
+            anyhow::ensure!(
+                onnx.is_file(),
+                "no Piper voice file {}; give a .onnx voice (with its .onnx.json beside it), a voice name from `ideadesk models list --role tts`, or espeak",
+                onnx.display()
+            );
+            VoiceSpec::Piper { onnx }
+        }
         None => match piper_spec(cli) {
             Ok(spec) => spec,
             Err(err) => {
-                eprintln!(
-                    "warning: no Piper voice ({}); speaking with espeak-ng instead. Fetch the natural voice with `ideadesk models fetch --role tts`",
-                    err.to_string().lines().next().unwrap_or_default()
-                );
+                let reason = match err.downcast_ref::<crate::models::ModelError>() {
+                    Some(model_error) => missing_model_warning(
+                        cli,
+                        Role::Tts,
+                        "espeak-ng's own voice speaks instead",
+                        model_error,
+                    ),
+                    None => {
+                        format!("no Piper voice ({err}), so espeak-ng's own voice speaks instead")
+                    }
+                };
+                warnings.warn(reason);
                 espeak()
             }
         },
@@ -115,6 +172,56 @@ pub(crate) fn load_synthesizer(
 
 fn piper_spec(cli: &Cli) -> anyhow::Result<VoiceSpec> {
     let mut resolver = Resolver::new(cli.resolver_options())?;
+    piper_spec_from(&mut resolver)
+}
+
+/// The Piper voice whose manifest file is named `name` (`en_US-lessac-medium`, with or
+/// without `.onnx`), from whichever preset (or test entry) lists it.
+fn named_piper_spec(cli: &Cli, name: &str) -> anyhow::Result<VoiceSpec> {
+    let wanted = name.trim_end_matches(".onnx").to_lowercase();
+    let options = cli.resolver_options();
+    let manifest = Resolver::new(options.clone())?.manifest().clone();
+    let mut known = Vec::new();
+    for variant in manifest.variants(Role::Tts) {
+        let Some(entry) = manifest.entry(Role::Tts, variant) else {
+            continue;
+        };
+        for file in entry
+            .files
+            .iter()
+            .filter(|file| file.local_name().ends_with(".onnx"))
+        {
+            let file_name = file.local_name().trim_end_matches(".onnx").to_string();
+            if file_name.to_lowercase() != wanted {
+                known.push(file_name);
+                continue;
+            }
+            return match variant {
+                crate::models::Variant::Preset(preset) => {
+                    let mut resolver =
+                        Resolver::new(crate::models::ResolverOptions { preset, ..options })?;
+                    piper_spec_from(&mut resolver)
+                }
+                crate::models::Variant::Test => {
+                    let dir = options.models_dir.clone().context(
+                        "that voice is a test voice: pass --models models/test (after `make test-models`)",
+                    )?;
+                    Ok(VoiceSpec::Piper {
+                        onnx: dir.join("tts").join(file.local_name()),
+                    })
+                }
+            };
+        }
+    }
+    known.sort();
+    known.dedup();
+    anyhow::bail!(
+        "no Piper voice named {name:?}; the manifest has {}, or give a .onnx file, or espeak / espeak:VOICE",
+        known.join(", ")
+    )
+}
+
+fn piper_spec_from(resolver: &mut Resolver) -> anyhow::Result<VoiceSpec> {
     let model = resolver.resolve(Role::Tts)?;
     let onnx = model
         .entry
@@ -146,7 +253,7 @@ pub fn run(cli: &Cli, args: &SayArgs) -> anyhow::Result<ExitCode> {
             "nothing to say: the text has no words or numbers in it (give the text, e.g. `ideadesk say \"Hello there\"`)"
         );
     }
-    let synthesizer = load_synthesizer(cli, args.voice)?;
+    let synthesizer = load_synthesizer(cli, args.voice.clone(), &mut Warnings::printing())?;
     let output = match &args.out {
         Some(path) => OutputConfig::WavFile(WavFileConfig::new(path)),
         None => OutputConfig::Speaker(SpeakerConfig {
@@ -154,8 +261,22 @@ pub fn run(cli: &Cli, args: &SayArgs) -> anyhow::Result<ExitCode> {
             ..SpeakerConfig::default()
         }),
     };
-    // Open the output before synthesising, so a missing sound card fails at once.
-    let playback = Playback::open(&output)?;
+    // Open the output before synthesising. A missing speaker is a warning: there is nowhere
+    // to play, and the text can still be written to a WAV file.
+    let playback = match Playback::open(&output) {
+        Ok(playback) => playback,
+        Err(
+            err @ (crate::audio::AudioError::NoOutputDevice(_)
+            | crate::audio::AudioError::OpenOutputDevice { .. }),
+        ) if args.out.is_none() => {
+            eprintln!(
+                "warning: {}; nothing was played. Write the speech to a file with `ideadesk say TEXT --out F.wav`",
+                err.to_string().split("; ").next().unwrap_or_default()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(err) => return Err(err.into()),
+    };
     let options = SpeechOptions {
         scales: scales_from_args(args, &synthesizer)?,
         seed: args.seed,
@@ -266,4 +387,33 @@ fn scales_from_args(args: &SayArgs, synthesizer: &Synthesizer) -> anyhow::Result
         }
     }
     Ok(Some(scales))
+}
+
+#[cfg(test)]
+mod voice_tests {
+    use super::*;
+
+    #[test]
+    fn voices_are_named_as_a_person_would() {
+        let check = |text: &str, expected: Option<VoiceChoice>| {
+            assert_eq!(text.parse::<VoiceChoice>().ok(), expected, "{text:?}");
+        };
+        check("piper", Some(VoiceChoice::Piper));
+        check("Piper", Some(VoiceChoice::Piper));
+        check(
+            "espeak",
+            Some(VoiceChoice::Espeak(DEFAULT_ESPEAK_VOICE.to_string())),
+        );
+        check("espeak:en-gb", Some(VoiceChoice::Espeak("en-gb".into())));
+        check("espeak-ng:fr", Some(VoiceChoice::Espeak("fr".into())));
+        check(
+            "voices/Amy.onnx",
+            Some(VoiceChoice::PiperFile(PathBuf::from("voices/Amy.onnx"))),
+        );
+        check(
+            "en_US-lessac-medium",
+            Some(VoiceChoice::PiperNamed("en_US-lessac-medium".into())),
+        );
+        check("  ", None);
+    }
 }

@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use super::Cli;
+use super::{Cli, Warnings, missing_model_warning};
 use crate::audio::capture::CaptureConfig;
 use crate::audio::source::{AudioSource, FileSource, MicSource, Pacing};
 use crate::models::{Resolver, Role};
@@ -84,6 +84,7 @@ struct JsonUtterance {
 pub(crate) fn load_detector(
     cli: &Cli,
     choice: VadChoice,
+    warnings: &mut Warnings,
 ) -> anyhow::Result<Option<Box<dyn VoiceDetector>>> {
     match choice {
         VadChoice::None => Ok(None),
@@ -101,8 +102,12 @@ pub(crate) fn load_detector(
                     Ok(Some(Box::new(detector)))
                 }
                 Err(err) => {
-                    tracing::warn!("no Silero VAD weights ({err}); using the energy detector");
-                    eprintln!("warning: Silero VAD unavailable, using the energy detector: {err}");
+                    warnings.warn(missing_model_warning(
+                        cli,
+                        Role::Vad,
+                        "a simpler energy detector tells speech from silence",
+                        &err,
+                    ));
                     Ok(Some(Box::new(EnergyDetector::new())))
                 }
             }
@@ -152,7 +157,7 @@ pub fn run(cli: &Cli, args: &TranscribeArgs) -> anyhow::Result<ExitCode> {
             ..CaptureConfig::default()
         })?),
     };
-    let detector = load_detector(cli, args.vad)?;
+    let detector = load_detector(cli, args.vad, &mut Warnings::printing())?;
     let mut whisper = WhisperConfig {
         language: args.language.clone(),
         beam_size: args.beam,

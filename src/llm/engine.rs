@@ -20,6 +20,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::Instant;
 
@@ -34,7 +35,7 @@ use super::constrain::TokenConstraint;
 use super::tokenizer::LlmTokenizer;
 use super::transformer::{Architecture, Config, LoadOptions, QuantizedDecoder};
 use crate::models::ResolvedModel;
-use crate::worker::catch_panic;
+use crate::worker::{WorkerErrors, catch_panic, spawn_worker};
 
 /// How many positions the KV cache may hold unless the options say otherwise.
 pub const DEFAULT_MAX_CONTEXT_TOKENS: usize = 4096;
@@ -118,6 +119,9 @@ pub struct GenerateRequest {
     pub constraint: Option<Box<dyn TokenConstraint>>,
     /// Receives the answer's text in UTF-8-safe pieces as it is generated.
     pub stream: Option<Sender<String>>,
+    /// When set, the request ends with [`LlmError::Cancelled`] before its prefill and at
+    /// the next token.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl std::fmt::Debug for GenerateRequest {
@@ -141,6 +145,7 @@ impl GenerateRequest {
             sampling: Sampling::Greedy,
             constraint: None,
             stream: None,
+            cancel: None,
         }
     }
 
@@ -174,6 +179,19 @@ impl GenerateRequest {
     pub fn with_stream(mut self, stream: Sender<String>) -> Self {
         self.stream = Some(stream);
         self
+    }
+
+    /// Ends the request with [`LlmError::Cancelled`] once `cancel` is set (checked before
+    /// the prefill and before every token).
+    pub fn with_cancel(mut self, cancel: Arc<AtomicBool>) -> Self {
+        self.cancel = Some(cancel);
+        self
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|cancel| cancel.load(Ordering::SeqCst))
     }
 }
 
@@ -338,38 +356,27 @@ impl LlmEngine {
         device: Device,
         options: EngineOptions,
     ) -> Result<LlmHandle, LlmError> {
-        let (request_tx, request_rx) = mpsc::channel::<Job>();
-        let (ready_tx, ready_rx) = mpsc::channel();
         let gguf_path = gguf_path.to_path_buf();
         let tokenizer_path = tokenizer_path.map(Path::to_path_buf);
-        std::thread::Builder::new()
-            .name("ideadesk-llm".into())
-            .spawn(move || {
-                let loaded = catch_panic(|| {
-                    LlmEngine::load(&gguf_path, tokenizer_path.as_deref(), &device, options)
-                })
-                .unwrap_or_else(|message| {
-                    Err(LlmError::ModelLoad {
-                        path: gguf_path.clone(),
-                        reason: format!("the loader failed unexpectedly: {message}"),
-                    })
-                });
-                match loaded {
-                    Ok(engine) => {
-                        let _ = ready_tx.send(Ok((engine.info.clone(), engine.tokenizer.clone())));
-                        engine.serve(request_rx);
-                    }
-                    Err(err) => {
-                        let _ = ready_tx.send(Err(err));
-                    }
-                }
-            })
-            .map_err(|err| {
-                LlmError::Inference(format!("cannot start the LLM worker thread: {err}"))
-            })?;
-        let (info, tokenizer) = ready_rx.recv().map_err(|_| LlmError::WorkerGone)??;
+        let path = gguf_path.clone();
+        let (jobs, (info, tokenizer)) = spawn_worker(
+            "ideadesk-llm",
+            move || LlmEngine::load(&gguf_path, tokenizer_path.as_deref(), &device, options),
+            |engine: &LlmEngine| (engine.info.clone(), engine.tokenizer.clone()),
+            |engine, jobs| engine.serve(jobs),
+            WorkerErrors {
+                load_panicked: Box::new(move |message| LlmError::ModelLoad {
+                    path,
+                    reason: format!("the loader failed unexpectedly: {message}"),
+                }),
+                no_thread: |reason| {
+                    LlmError::Inference(format!("cannot start the LLM worker thread: {reason}"))
+                },
+                gone: || LlmError::WorkerGone,
+            },
+        )?;
         Ok(LlmHandle {
-            jobs: request_tx,
+            jobs,
             info,
             tokenizer,
         })
@@ -429,6 +436,9 @@ impl LlmEngine {
 
     /// Generates an answer, reusing the cached prefix of the previous request.
     pub fn generate(&mut self, mut request: GenerateRequest) -> Result<Generation, LlmError> {
+        if request.is_cancelled() {
+            return Err(LlmError::Cancelled);
+        }
         let started = Instant::now();
         let prompt_text = self.render_prompt(&request.prompt);
         let prompt_ids = self.tokenizer.encode(&prompt_text)?;
@@ -474,6 +484,9 @@ impl LlmEngine {
         let mut time_to_first_token_ms = None;
         let mut decode_started = None;
         let stop_reason = loop {
+            if request.is_cancelled() {
+                return Err(LlmError::Cancelled);
+            }
             if let Some(constraint) = &request.constraint
                 && constraint.is_complete()
             {
@@ -627,6 +640,117 @@ fn common_prefix_len(a: &[u32], b: &[u32]) -> usize {
 }
 
 /// Picks the `.gguf` file and an optional `tokenizer.json` out of a resolved model's files.
+/// The four bytes every GGUF file starts with.
+const GGUF_MAGIC: &[u8; 4] = b"GGUF";
+
+/// What a GGUF file holds, read from its header: enough to tell whether ideadesk can run
+/// it, and to describe it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GgufSummary {
+    /// The file.
+    pub path: PathBuf,
+    /// Its decoder architecture.
+    pub architecture: Architecture,
+    /// Its transformer blocks.
+    pub n_layers: usize,
+    /// Its weights, in elements.
+    pub n_params: u64,
+    /// The weight types by their share of the elements, largest first ("q4k", 0.84).
+    pub weight_types: Vec<(String, f64)>,
+}
+
+impl GgufSummary {
+    /// "qwen2, 28 layers, 1.78 B weights, mostly q4k (q6k 16 %)".
+    pub fn describe(&self) -> String {
+        let types: Vec<String> = self
+            .weight_types
+            .iter()
+            .skip(1)
+            .filter(|(_, share)| *share >= 0.01)
+            .map(|(name, share)| format!("{name} {:.0} %", share * 100.0))
+            .collect();
+        format!(
+            "{}, {} layers, {:.2} B weights, mostly {}{}",
+            self.architecture.as_str(),
+            self.n_layers,
+            self.n_params as f64 / 1e9,
+            self.weight_types
+                .first()
+                .map_or("?", |(name, _)| name.as_str()),
+            if types.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", types.join(", "))
+            }
+        )
+    }
+}
+
+/// Reads a GGUF file's header and says whether ideadesk can run it: a missing file, a
+/// file that is not GGUF and an architecture other than llama, qwen2 or qwen3 are clear
+/// errors. Any quantisation candle reads loads (K-quants included).
+pub fn inspect_gguf(path: &Path) -> Result<GgufSummary, LlmError> {
+    let not_a_model = |reason: String| LlmError::NotAModel {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if path.is_dir() {
+        return Err(not_a_model("it is a folder".into()));
+    }
+    let mut file = File::open(path).map_err(|err| {
+        if err.kind() == std::io::ErrorKind::NotFound {
+            not_a_model("the file does not exist".into())
+        } else {
+            not_a_model(format!("it cannot be read ({err})"))
+        }
+    })?;
+    let mut magic = [0u8; 4];
+    use std::io::Read;
+    if file.read_exact(&mut magic).is_err() || &magic != GGUF_MAGIC {
+        return Err(not_a_model("it is not a GGUF file".into()));
+    }
+    use std::io::Seek;
+    file.rewind()
+        .map_err(|err| not_a_model(format!("it cannot be read ({err})")))?;
+    let content = gguf_file::Content::read(&mut file)
+        .map_err(|err| not_a_model(format!("its GGUF header is damaged ({err})")))?;
+    let architecture_name = content
+        .metadata
+        .get("general.architecture")
+        .and_then(|value| value.to_string().ok())
+        .cloned()
+        .ok_or_else(|| not_a_model("it names no general.architecture".into()))?;
+    let architecture = Architecture::from_gguf_name(&architecture_name).ok_or_else(|| {
+        LlmError::UnsupportedArchitecture {
+            path: path.to_path_buf(),
+            architecture: architecture_name.clone(),
+        }
+    })?;
+    let config = Config::from_gguf(&content)
+        .map_err(|err| not_a_model(format!("its hyper-parameters are incomplete ({err})")))?;
+    let mut by_type: Vec<(String, u64)> = Vec::new();
+    for info in content.tensor_infos.values() {
+        let name = format!("{:?}", info.ggml_dtype).to_lowercase();
+        let n_elements = info.shape.elem_count() as u64;
+        match by_type.iter_mut().find(|(known, _)| *known == name) {
+            Some((_, total)) => *total += n_elements,
+            None => by_type.push((name, n_elements)),
+        }
+    }
+    let n_params: u64 = by_type.iter().map(|(_, n)| n).sum();
+    by_type.sort_by_key(|(_, n_elements)| std::cmp::Reverse(*n_elements));
+    Ok(GgufSummary {
+        path: path.to_path_buf(),
+        architecture,
+        n_layers: config.num_hidden_layers,
+        n_params,
+        weight_types: by_type
+            .into_iter()
+            .map(|(name, n)| (name, n as f64 / n_params.max(1) as f64))
+            .collect(),
+    })
+}
+
 fn gguf_and_tokenizer(paths: &[PathBuf]) -> Result<(PathBuf, Option<PathBuf>), LlmError> {
     let has_extension = |path: &PathBuf, extension: &str| {
         path.extension()

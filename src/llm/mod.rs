@@ -14,8 +14,8 @@ pub mod transformer;
 
 pub use chat::{ChatMessage, ChatTemplate, Role};
 pub use engine::{
-    EngineOptions, GenerateRequest, Generation, GenerationStats, LlmEngine, LlmHandle, LlmInfo,
-    Prompt, Sampling, StopReason,
+    EngineOptions, GenerateRequest, Generation, GenerationStats, GgufSummary, LlmEngine, LlmHandle,
+    LlmInfo, Prompt, Sampling, StopReason, inspect_gguf,
 };
 pub use tokenizer::LlmTokenizer;
 pub use transformer::{Architecture, Config};
@@ -36,6 +36,16 @@ pub enum LlmError {
         "cannot load the language model {path}: {reason}; re-download it with `ideadesk models fetch --role llm`"
     )]
     ModelLoad {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A file given as the language model (`--llm`) is not a GGUF ideadesk can run.
+    #[error(
+        "{path} is not a language model ideadesk can run: {reason}; pass a llama, qwen2 or qwen3 GGUF file (for example a Q4_K_M quantisation)"
+    )]
+    NotAModel {
         /// The file.
         path: PathBuf,
         /// Why.
@@ -79,6 +89,9 @@ pub enum LlmError {
     /// The model failed while running.
     #[error("language model inference failed: {0}")]
     Inference(String),
+    /// The request was cancelled before it finished (the session is stopping).
+    #[error("the language model's work was cancelled because the session is stopping")]
+    Cancelled,
     /// The worker thread has stopped.
     #[error("the language model worker has stopped; restart ideadesk")]
     WorkerGone,

@@ -259,6 +259,8 @@ impl Tile for Q4Tile {
         scalar_q4_1_pass(tiles, acts, n_pass, sums);
     }
 
+    /// # Safety
+    /// As the trait's: the CPU must have AVX-512 F, BW and VNNI.
     #[cfg(target_arch = "x86_64")]
     unsafe fn simd_pass<const N_PASS: usize>(
         tiles: &[Self],
@@ -280,6 +282,8 @@ impl Tile for Q8Tile {
         scalar_q8_0_pass(tiles, acts, n_pass, sums);
     }
 
+    /// # Safety
+    /// As the trait's: the CPU must have AVX-512 F, BW and VNNI.
     #[cfg(target_arch = "x86_64")]
     unsafe fn simd_pass<const N_PASS: usize>(
         tiles: &[Self],
@@ -711,7 +715,7 @@ mod tests {
                 );
             }
         } else {
-            eprintln!("{label}: this CPU has no AVX-512 VNNI; only the scalar kernel was checked");
+            crate::compute::simd_kernel_missing(&format!("{label}: the packed VNNI kernel"));
         }
     }
 

@@ -32,7 +32,7 @@ impl Hub {
         let client = HFClientSync::new().map_err(|source| ModelError::Download {
             repo: "(client)".into(),
             file: String::new(),
-            source: Box::new(source),
+            cause: Box::new(source),
         })?;
         Ok(Self { client })
     }
@@ -59,7 +59,7 @@ impl Hub {
             Err(source) => Err(ModelError::Download {
                 repo: repo.into(),
                 file: file.into(),
-                source: Box::new(source),
+                cause: Box::new(source),
             }),
         }
     }
@@ -100,8 +100,46 @@ impl Hub {
         result.map_err(|source| ModelError::Download {
             repo: repo.into(),
             file: file.into(),
-            source: Box::new(source),
+            cause: Box::new(source),
         })
+    }
+}
+
+/// The hub's host, where downloads go unless `HF_ENDPOINT` says otherwise.
+const HUB_HOST: &str = "huggingface.co";
+/// How long looking up the hub's address may take before it counts as unreachable.
+const REACHABLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Fails with [`ModelError::NoNetwork`] when the hub's host cannot be resolved and
+/// connected to within [`REACHABLE_TIMEOUT`].
+pub(crate) fn check_reachable() -> Result<(), ModelError> {
+    let endpoint = std::env::var("HF_ENDPOINT").ok();
+    let host = endpoint
+        .as_deref()
+        .and_then(|url| url.split("://").nth(1))
+        .map(|rest| rest.split(['/', ':']).next().unwrap_or(rest).to_string())
+        .filter(|host| !host.is_empty())
+        .unwrap_or_else(|| HUB_HOST.to_string());
+    let (result_tx, result_rx) = std::sync::mpsc::channel();
+    let probe_host = host.clone();
+    // Name lookup cannot be given a timeout, so it runs on a thread of its own that is
+    // left behind when it takes too long.
+    let _ = std::thread::Builder::new()
+        .name("ideadesk-hub-probe".into())
+        .spawn(move || {
+            use std::net::ToSocketAddrs;
+            let reachable = (probe_host.as_str(), 443)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut addresses| addresses.next())
+                .is_some_and(|address| {
+                    std::net::TcpStream::connect_timeout(&address, REACHABLE_TIMEOUT).is_ok()
+                });
+            let _ = result_tx.send(reachable);
+        });
+    match result_rx.recv_timeout(REACHABLE_TIMEOUT) {
+        Ok(true) => Ok(()),
+        _ => Err(ModelError::NoNetwork { host }),
     }
 }
 

@@ -268,6 +268,20 @@ impl Manifest {
     pub fn entry(&self, role: Role, variant: Variant) -> Option<&ModelEntry> {
         self.entries.get(&(role, VariantKey::from(variant)))
     }
+
+    /// The variants (presets, then the test entry) the manifest has an entry for, for a
+    /// role.
+    pub fn variants(&self, role: Role) -> Vec<Variant> {
+        [
+            Variant::Preset(Preset::Fast),
+            Variant::Preset(Preset::Balanced),
+            Variant::Preset(Preset::Quality),
+            Variant::Test,
+        ]
+        .into_iter()
+        .filter(|variant| self.entry(role, *variant).is_some())
+        .collect()
+    }
 }
 
 fn check_entry(role: Role, variant: Variant, entry: &ModelEntry) -> Result<(), ModelError> {

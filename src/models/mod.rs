@@ -108,16 +108,23 @@ pub enum ModelError {
     },
     /// The hub client failed.
     #[error(
-        "downloading {repo}/{file} failed: {source}; check the network, or set HF_HUB_OFFLINE=1 and use --models DIR"
+        "downloading {repo}/{file} failed: {cause}; check the network, or set HF_HUB_OFFLINE=1 and use --models DIR"
     )]
     Download {
         /// The hub repository.
         repo: String,
         /// The file inside it.
         file: String,
-        /// What hf-hub said.
-        #[source]
-        source: Box<hf_hub::HFError>,
+        /// What hf-hub said (in the message, and not a `source`, so it is not repeated).
+        cause: Box<hf_hub::HFError>,
+    },
+    /// The hub cannot be reached, so nothing can be downloaded.
+    #[error(
+        "cannot reach {host} to download the models (no network?); pass --models DIR with the models (for a try, `--models models/test` after `make test-models`), or fetch them with `ideadesk models fetch` where there is network and copy them; set HF_HUB_OFFLINE=1 to never try"
+    )]
+    NoNetwork {
+        /// The host tried.
+        host: String,
     },
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]

@@ -418,6 +418,9 @@ impl Resolver {
 
     fn hub(&mut self) -> Result<&Hub, ModelError> {
         if self.hub.is_none() {
+            // Fail at once, with one line, when the hub cannot be reached at all, instead
+            // of letting every file's download retry and time out.
+            super::download::check_reachable()?;
             self.hub = Some(Hub::new()?);
         }
         self.hub

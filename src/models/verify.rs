@@ -204,9 +204,9 @@ impl IntegrityStore {
         std::fs::create_dir_all(dir).map_err(io_err)?;
         let text = serde_json::to_string_pretty(value)
             .map_err(|err| ModelError::Manifest(format!("cannot serialise {name}: {err}")))?;
-        let tmp = dir.join(format!("{name}.tmp"));
-        std::fs::write(&tmp, text).map_err(io_err)?;
-        std::fs::rename(&tmp, &path).map_err(io_err)
+        crate::files::write_bytes_atomically(&path, text.as_bytes())
+            .map(|_| ())
+            .map_err(|err| io_err(std::io::Error::other(err.to_string())))
     }
 }
 

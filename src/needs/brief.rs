@@ -15,8 +15,8 @@ use super::text::{mm_ss, squash, topic};
 /// What an empty section says.
 const NONE_YET: &str = "None yet.";
 
-/// The people asked in each suggested validation step.
-const VALIDATION_SAMPLE_SIZE: u32 = 3;
+/// How many people each suggested validation step asks, in words.
+const VALIDATION_SAMPLE: &str = "three";
 
 /// What the brief shows beside the discovery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,12 +173,15 @@ fn evidence_line(discovery: &Discovery, evidence: &Evidence) -> String {
             start_ms,
             end_ms,
             quote,
+            slot,
         } => format!(
-            "\"{}\" (u{} {}–{})",
+            "\"{}\" (u{} {}–{}){}",
             squash(quote),
             utterance_id.0,
             mm_ss(*start_ms),
-            mm_ss(*end_ms)
+            mm_ss(*end_ms),
+            slot.map(|slot| format!(", {}", slot.label()))
+                .unwrap_or_default()
         ),
         Evidence::Sketch { sketch_id, detail } => {
             let path = discovery
@@ -302,34 +305,30 @@ fn open_questions(discovery: &Discovery) -> String {
 }
 
 /// Steps to check each need with real people, from its uncovered slots; a fully covered
-/// need that is still only captured gets a step to confirm it.
+/// need that is still only captured gets a step to confirm it. Each step is a fixed
+/// sentence with the need's topic and its actor put in quoted, as the person said them, so
+/// it reads right whatever words those are (no plural or verb form is made up).
 fn validation_steps(discovery: &Discovery) -> String {
     let mut out = String::new();
-    let n = VALIDATION_SAMPLE_SIZE;
     for need in active(discovery) {
-        let people = Slot::Actor
-            .value(need)
-            .map(plural)
-            .unwrap_or_else(|| "people".to_string());
         let about = topic(&need.statement);
+        let group = people(Slot::Actor.value(need));
         let coverage = Coverage::of(need);
         for slot in &coverage.missing {
             let step = match slot {
-                Slot::Actor => {
-                    format!("Find {n} people who have \"{about}\" and note who they are.")
-                }
-                Slot::Pain => format!("Ask {n} {people} what hurts most about \"{about}\"."),
+                Slot::Actor => format!(
+                    "Find {VALIDATION_SAMPLE} people who run into \"{about}\" and note who they are."
+                ),
+                Slot::Pain => format!("Ask {group} what hurts most about \"{about}\"."),
                 Slot::Workaround => {
-                    format!(
-                        "Watch {n} {people} deal with \"{about}\" today and note their workaround."
-                    )
+                    format!("Watch {group} deal with \"{about}\" and note how they cope today.")
                 }
-                Slot::Frequency => format!("Ask {n} {people} how often \"{about}\" comes up."),
+                Slot::Frequency => format!("Ask {group} how often they run into \"{about}\"."),
                 Slot::DesiredOutcome => {
-                    format!("Ask {n} {people} what they would want instead for \"{about}\".")
+                    format!("Ask {group} what they would want instead of \"{about}\".")
                 }
                 Slot::SuccessMetric => {
-                    format!("Agree with {n} {people} on a number that shows \"{about}\" is solved.")
+                    format!("Agree with {group} on a number that shows \"{about}\" is solved.")
                 }
             };
             let _ = writeln!(out, "- {}: {step}", need.id);
@@ -337,12 +336,21 @@ fn validation_steps(discovery: &Discovery) -> String {
         if coverage.is_complete() && need.status == NeedStatus::Captured {
             let _ = writeln!(
                 out,
-                "- {}: Confirm \"{about}\" with {n} {people}, then mark it validated.",
+                "- {}: Confirm \"{about}\" with {group}, then mark it validated.",
                 need.id
             );
         }
     }
     out
+}
+
+/// Who to ask: "three people who fit "freelance translators"", or "three people who have
+/// this problem" while nobody is named.
+fn people(actor: Option<&str>) -> String {
+    match actor.map(squash) {
+        Some(actor) => format!("{VALIDATION_SAMPLE} people who fit \"{actor}\""),
+        None => format!("{VALIDATION_SAMPLE} people who have this problem"),
+    }
 }
 
 /// The needs still in play.
@@ -351,28 +359,6 @@ fn active(discovery: &Discovery) -> impl Iterator<Item = &Need> {
         .needs
         .iter()
         .filter(|need| need.status != NeedStatus::Dropped)
-}
-
-/// A naive English plural of an actor ("freelance designer" → "freelance designers"),
-/// without a leading article.
-fn plural(actor: &str) -> String {
-    let actor = squash(actor);
-    let lower = actor.to_lowercase();
-    let bare = ["a ", "an ", "the "]
-        .iter()
-        .find_map(|article| {
-            lower
-                .starts_with(article)
-                .then(|| actor[article.len()..].to_string())
-        })
-        .unwrap_or(actor);
-    if bare.ends_with('s') {
-        bare
-    } else if bare.ends_with('y') && !bare.ends_with("ey") && !bare.ends_with("ay") {
-        format!("{}ies", &bare[..bare.len() - 1])
-    } else {
-        format!("{bare}s")
-    }
 }
 
 #[cfg(test)]
@@ -440,6 +426,7 @@ mod tests {
         let evidence = |utterance: i64, quote: &str| EvidenceRef {
             utterance,
             quote: quote.to_string(),
+            slot: None,
         };
         let update = TurnUpdate {
             needs: vec![
@@ -555,11 +542,46 @@ mod tests {
     }
 
     #[test]
-    fn plural_cases() {
-        let check = |actor: &str, expected: &str| assert_eq!(plural(actor), expected, "{actor}");
-        check("freelance designer", "freelance designers");
-        check("a small agency", "small agencies");
-        check("the accountants", "accountants");
-        check("An attorney", "attorneys");
+    fn validation_steps_stay_grammatical_for_any_statement() {
+        use crate::needs::interviewer::tests::{ODD_STATEMENTS, check_generated};
+        let template_words = "Find three people who run into and note who they are Ask what \
+            hurts most about Watch deal with how cope today often they run into would want \
+            instead of Agree with on a number that shows is solved Confirm then mark it \
+            validated fit have this problem";
+        for (statement_idx, statement) in ODD_STATEMENTS.iter().enumerate() {
+            let actor = ODD_STATEMENTS[(statement_idx + 7) % ODD_STATEMENTS.len()];
+            for with_actor in [false, true] {
+                let mut discovery = Discovery::new(Idea::default());
+                let update = TurnUpdate {
+                    needs: vec![NeedUpdate {
+                        statement: Some(statement.to_string()),
+                        actor: with_actor.then(|| actor.to_string()),
+                        ..NeedUpdate::default()
+                    }],
+                    ..TurnUpdate::default()
+                };
+                assert!(
+                    discovery
+                        .add_utterance(Utterance {
+                            id: UtteranceId(1),
+                            start_ms: 0,
+                            end_ms: 1,
+                            text: statement.to_string(),
+                        })
+                        .is_ok()
+                );
+                assert!(
+                    discovery
+                        .apply(&update, chrono::DateTime::<Utc>::default())
+                        .is_ok()
+                );
+                let steps = validation_steps(&discovery);
+                assert_eq!(steps.lines().count(), if with_actor { 5 } else { 6 });
+                for line in steps.lines() {
+                    let step = line.trim_start_matches("- N1: ");
+                    check_generated(step, template_words, &[statement, actor]);
+                }
+            }
+        }
     }
 }

@@ -48,6 +48,14 @@ impl Slot {
         }
     }
 
+    /// The slot whose field name this is ("desired_outcome"), if any.
+    pub fn from_field_name(name: &str) -> Option<Slot> {
+        Slot::ALL
+            .iter()
+            .copied()
+            .find(|slot| slot.field_name() == name)
+    }
+
     /// A short human label ("how often").
     pub fn label(self) -> &'static str {
         match self {

@@ -2,8 +2,9 @@
 //! must exist, a quote must be words the person really said (otherwise the best matching
 //! span or the whole utterance is stored), evidence is only ever appended and is kept once,
 //! and every need rests on at least one utterance. A new need whose statement nearly
-//! matches an existing one updates that one instead. Fields are only overwritten by
-//! non-empty values, so a model that leaves a slot null never erases what was heard.
+//! matches an existing one updates that one instead. A slot keeps the first value heard
+//! for it (an interviewer asks for a slot only while it is empty, so a later value is a
+//! model repeating itself); only a correction by the person rewrites what was heard.
 //! `MergeReport` says what was created, updated, repaired and dropped, and why.
 
 use std::fmt;
@@ -16,8 +17,9 @@ use super::discovery::Discovery;
 use super::model::{
     Decision, DesignOption, Evidence, Module, Need, NeedId, NeedStatus, Utterance, UtteranceId,
 };
+use super::text::replace_words;
 use super::text::{non_empty, normalise_word, squash, statement_similarity, word_spans};
-use super::update::{EvidenceRef, NeedUpdate, TurnUpdate};
+use super::update::{CorrectionUpdate, EvidenceRef, NeedUpdate, TurnUpdate};
 
 /// The statement overlap (Jaccard over content words) from which a new need counts as an
 /// existing one said again.
@@ -79,6 +81,20 @@ pub enum MergeNote {
     OptionWithoutSummary,
     /// A decision without an option was dropped.
     DecisionWithoutOption,
+    /// The person corrected a need: `wrong` became `right`.
+    Corrected {
+        /// The need corrected.
+        need_id: NeedId,
+        /// The words taken back.
+        wrong: String,
+        /// The words meant instead.
+        right: String,
+    },
+    /// A correction named a need that does not exist; it was dropped.
+    CorrectionOfUnknownNeed {
+        /// The number given.
+        number: u32,
+    },
 }
 
 impl MergeNote {
@@ -92,6 +108,7 @@ impl MergeNote {
                 | MergeNote::UnknownModuleNeed { .. }
                 | MergeNote::OptionWithoutSummary
                 | MergeNote::DecisionWithoutOption
+                | MergeNote::CorrectionOfUnknownNeed { .. }
         )
     }
 }
@@ -108,7 +125,7 @@ impl fmt::Display for MergeNote {
             MergeNote::MatchedByStatement { need_id, statement } => {
                 write!(
                     f,
-                    "\"{statement}\" nearly matches {need_id}; updated {need_id}"
+                    "\"{statement}\" nearly matches {need_id}; merged into {need_id}"
                 )
             }
             MergeNote::NeedWithoutStatement => {
@@ -140,6 +157,14 @@ impl fmt::Display for MergeNote {
             ),
             MergeNote::OptionWithoutSummary => write!(f, "dropped an option without a summary"),
             MergeNote::DecisionWithoutOption => write!(f, "dropped a decision without an option"),
+            MergeNote::Corrected {
+                need_id,
+                wrong,
+                right,
+            } => write!(f, "{need_id}: \"{wrong}\" corrected to \"{right}\""),
+            MergeNote::CorrectionOfUnknownNeed { number } => {
+                write!(f, "dropped a correction of N{number}, which does not exist")
+            }
         }
     }
 }
@@ -190,6 +215,9 @@ impl Discovery {
             return Err(NeedsError::NoUtterances);
         }
         let mut report = MergeReport::default();
+        for correction in &update.corrections {
+            self.merge_correction(correction, &mut report);
+        }
         for need_update in &update.needs {
             self.merge_need(need_update, &mut report);
         }
@@ -264,10 +292,7 @@ impl Discovery {
             return;
         };
         let (id, overwrite_statement) = match target {
-            Target::Existing { id, by_number } => {
-                report.mark_updated(id);
-                (id, by_number)
-            }
+            Target::Existing { id, by_number } => (id, by_number),
             Target::New(statement) => {
                 let id = self.next_need_id();
                 self.needs.push(blank_need(id, statement));
@@ -293,21 +318,23 @@ impl Discovery {
                 start_ms: utterance.start_ms,
                 end_ms: utterance.end_ms,
                 quote: squash(&utterance.text),
+                slot: None,
             });
+        let before = self.need(id).cloned();
         let Some(need) = self.need_mut(id) else {
             return;
         };
         if overwrite_statement && let Some(statement) = non_empty(update.statement.as_deref()) {
             need.statement = squash(statement);
         }
-        overwrite(&mut need.actor, update.actor.as_deref());
-        overwrite(&mut need.context, update.context.as_deref());
-        overwrite(&mut need.pain, update.pain.as_deref());
-        overwrite(&mut need.workaround, update.workaround.as_deref());
-        overwrite(&mut need.frequency, update.frequency.as_deref());
-        overwrite(&mut need.desired_outcome, update.desired_outcome.as_deref());
-        overwrite(&mut need.success_metric, update.success_metric.as_deref());
-        if update.severity.is_some() {
+        fill(&mut need.actor, update.actor.as_deref());
+        fill(&mut need.context, update.context.as_deref());
+        fill(&mut need.pain, update.pain.as_deref());
+        fill(&mut need.workaround, update.workaround.as_deref());
+        fill(&mut need.frequency, update.frequency.as_deref());
+        fill(&mut need.desired_outcome, update.desired_outcome.as_deref());
+        fill(&mut need.success_metric, update.success_metric.as_deref());
+        if need.severity.is_none() {
             need.severity = update.severity;
         }
         for item in evidence {
@@ -324,6 +351,85 @@ impl Discovery {
             }
             need.evidence.push(fallback);
         }
+        // An existing need counts as updated only when the update changed it.
+        if before.as_ref() != Some(&*need) {
+            report.mark_updated(id);
+        }
+        self.mention(id);
+    }
+
+    /// Applies one correction: `wrong` becomes `right` wherever the need says it; when it
+    /// says it nowhere and `right` names people, they become the need's actor. The
+    /// correction's words are appended as evidence, so both what was said first and what
+    /// corrected it stay on record.
+    fn merge_correction(&mut self, correction: &CorrectionUpdate, report: &mut MergeReport) {
+        let id = NeedId(correction.need);
+        let evidence = self
+            .utterance(UtteranceId(correction.utterance))
+            .map(|utterance| Evidence::Utterance {
+                utterance_id: utterance.id,
+                start_ms: utterance.start_ms,
+                end_ms: utterance.end_ms,
+                quote: repair_quote(&utterance.text, &correction.quote),
+                slot: None,
+            });
+        let Some(need) = self.need_mut(id) else {
+            report.notes.push(MergeNote::CorrectionOfUnknownNeed {
+                number: correction.need,
+            });
+            return;
+        };
+        if let Some(slot) = correction.only {
+            let field = match slot {
+                super::coverage::Slot::Actor => &mut need.actor,
+                super::coverage::Slot::Pain => &mut need.pain,
+                super::coverage::Slot::Workaround => &mut need.workaround,
+                super::coverage::Slot::Frequency => &mut need.frequency,
+                super::coverage::Slot::DesiredOutcome => &mut need.desired_outcome,
+                super::coverage::Slot::SuccessMetric => &mut need.success_metric,
+            };
+            overwrite(field, Some(&correction.right));
+            if let Some(evidence) = evidence {
+                append_evidence(&mut need.evidence, evidence);
+            }
+            report.notes.push(MergeNote::Corrected {
+                need_id: id,
+                wrong: squash(&correction.wrong),
+                right: squash(&correction.right),
+            });
+            report.mark_updated(id);
+            self.mention(id);
+            return;
+        }
+        let mut replaced = false;
+        let fields = [
+            Some(&mut need.statement),
+            need.actor.as_mut(),
+            need.context.as_mut(),
+            need.pain.as_mut(),
+            need.workaround.as_mut(),
+            need.frequency.as_mut(),
+            need.desired_outcome.as_mut(),
+            need.success_metric.as_mut(),
+        ];
+        for field in fields.into_iter().flatten() {
+            if let Some(corrected) = replace_words(field, &correction.wrong, &correction.right) {
+                *field = corrected;
+                replaced = true;
+            }
+        }
+        if !replaced && super::cues::actor_phrase(&correction.right).is_some() {
+            need.actor = Some(squash(&correction.right));
+        }
+        if let Some(evidence) = evidence {
+            append_evidence(&mut need.evidence, evidence);
+        }
+        report.notes.push(MergeNote::Corrected {
+            need_id: id,
+            wrong: squash(&correction.wrong),
+            right: squash(&correction.right),
+        });
+        report.mark_updated(id);
         self.mention(id);
     }
 
@@ -427,6 +533,17 @@ fn blank_need(id: NeedId, statement: String) -> Need {
     }
 }
 
+/// Sets an empty field to a non-empty value; a field that holds a value keeps it.
+fn fill(field: &mut Option<String>, value: Option<&str>) {
+    if field
+        .as_deref()
+        .and_then(|old| non_empty(Some(old)))
+        .is_none()
+    {
+        overwrite(field, value);
+    }
+}
+
 /// Sets a field when the new value is non-empty; keeps it otherwise.
 fn overwrite(field: &mut Option<String>, value: Option<&str>) {
     if let Some(value) = non_empty(value) {
@@ -445,20 +562,27 @@ fn add_distinct(list: &mut Vec<String>, additions: &[String]) {
 }
 
 /// Appends evidence unless it, or a longer quote of the same utterance holding it, is there.
+/// A quote that filled a slot counts as known only where it is on record for that slot.
 fn append_evidence(evidence: &mut Vec<Evidence>, item: Evidence) {
     let known = evidence.iter().any(|existing| match (existing, &item) {
         (
             Evidence::Utterance {
                 utterance_id: old_id,
                 quote: old_quote,
+                slot: old_slot,
                 ..
             },
             Evidence::Utterance {
                 utterance_id: new_id,
                 quote: new_quote,
+                slot: new_slot,
                 ..
             },
-        ) => old_id == new_id && old_quote.contains(new_quote.as_str()),
+        ) => {
+            old_id == new_id
+                && old_quote.contains(new_quote.as_str())
+                && (new_slot.is_none() || old_slot == new_slot)
+        }
         (old, new) => old == new,
     });
     if !known {
@@ -488,6 +612,7 @@ fn quoted(
         start_ms: utterance.start_ms,
         end_ms: utterance.end_ms,
         quote: stored,
+        slot: cited.slot,
     }
 }
 
@@ -592,6 +717,7 @@ mod tests {
                 .map(|(utterance, quote)| EvidenceRef {
                     utterance: *utterance,
                     quote: quote.to_string(),
+                    slot: None,
                 })
                 .collect(),
             ..NeedUpdate::default()
@@ -692,6 +818,7 @@ mod tests {
                     evidence: vec![EvidenceRef {
                         utterance: 2,
                         quote: "I check it every Friday".to_string(),
+                        slot: None,
                     }],
                     ..NeedUpdate::default()
                 }]),
@@ -784,6 +911,7 @@ mod tests {
                     evidence: vec![EvidenceRef {
                         utterance: 1,
                         quote: "invoices late".to_string(),
+                        slot: None,
                     }],
                     ..NeedUpdate::default()
                 }]),
@@ -873,11 +1001,21 @@ mod tests {
         check(
             turn(vec![new_need(
                 "Studios need to invoice on time!",
-                &[(1, "late")],
+                &[(2, "I keep a spreadsheet")],
             )]),
             &[],
             &[1],
-            &["\"Studios need to invoice on time!\" nearly matches N1; updated N1"],
+            &["\"Studios need to invoice on time!\" nearly matches N1; merged into N1"],
+        );
+        // Said again with nothing new: matched, but not reported as updated.
+        check(
+            turn(vec![new_need(
+                "Studios need to invoice on time!",
+                &[(1, "late")],
+            )]),
+            &[],
+            &[],
+            &["\"Studios need to invoice on time!\" nearly matches N1; merged into N1"],
         );
         check(
             TurnUpdate {
@@ -960,6 +1098,7 @@ mod tests {
                 evidence: vec![EvidenceRef {
                     utterance,
                     quote: quote.to_string(),
+                    slot: None,
                 }],
                 ..NeedUpdate::default()
             };
@@ -1036,6 +1175,7 @@ mod tests {
                 rationale: "Cheap".to_string(),
             }],
             reply: String::new(),
+            corrections: Vec::new(),
         };
         let second = TurnUpdate {
             needs: vec![],
@@ -1055,6 +1195,7 @@ mod tests {
                 rationale: "Cheap".to_string(),
             }],
             reply: String::new(),
+            corrections: Vec::new(),
         };
         assert!(discovery.apply(&first, at()).is_ok());
         assert!(discovery.apply(&second, at()).is_ok());

@@ -5,6 +5,8 @@
 
 pub mod brief;
 pub mod coverage;
+pub mod cues;
+pub mod dialogue;
 pub mod discovery;
 pub mod interviewer;
 pub mod merge;
@@ -15,6 +17,7 @@ pub mod update;
 
 pub use brief::{BriefInfo, render_brief};
 pub use coverage::{Coverage, SessionCoverage, Slot};
+pub use dialogue::{AnswerWords, DialogueNote, ModelRequest, PlanOutcome, TurnPlan};
 pub use discovery::{AskedQuestion, Discovery};
 pub use interviewer::{NextQuestion, reply_or_question};
 pub use merge::{MergeNote, MergeReport};
@@ -23,11 +26,12 @@ pub use model::{
     Severity, Sketch, SketchId, Utterance, UtteranceId,
 };
 pub use prompt::{
-    Prompt, acknowledgement_prompt, need_list_prompt, need_slots_prompt, turn_prompt,
+    Prompt, SKETCH_UNREAD_LINE, acknowledgement_is_grounded, acknowledgement_prompt, answer_prompt,
+    has_content, need_list_prompt, need_slots_prompt, turn_prompt,
 };
 pub use update::{
-    DecisionUpdate, EvidenceRef, HeardNeed, ModuleUpdate, NeedList, NeedSlots, NeedUpdate,
-    OptionUpdate, TurnUpdate, need_list_schema, need_slots_schema, turn_update_schema,
+    CorrectionUpdate, DecisionUpdate, EvidenceRef, HeardNeed, ModuleUpdate, NeedList, NeedSlots,
+    NeedUpdate, OptionUpdate, TurnUpdate, need_list_schema, need_slots_schema, turn_update_schema,
     turn_update_schema_for,
 };
 

@@ -6,6 +6,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::coverage::Slot;
+
 /// A stored utterance's id (the store's row id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -76,6 +78,9 @@ pub enum Evidence {
         end_ms: u64,
         /// The words that support the need.
         quote: String,
+        /// The interview slot these words filled, when they filled one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        slot: Option<Slot>,
     },
     /// A sketch, and what on it supports the need.
     Sketch {

@@ -37,32 +37,36 @@ pub struct Prompt {
     pub user: String,
 }
 
-/// Instructions for the all-in-one turn update.
-const TURN_SYSTEM: &str = "You take notes for a product interviewer. Read the new transcript lines and fill the JSON.
-Rules:
-- needs: only needs the person expressed this turn. \"need\" is the number of an existing need they talk about (N2 is 2), or null for a new need.
+/// Instructions shared by every extraction call. They are the same for all of a turn's
+/// calls, and so is the material that follows them, so the engine's cache reuses that
+/// prefix and each call only prefills its task.
+const EXTRACT_SYSTEM: &str = "You take notes for a product interviewer. Read the transcript and answer with JSON only. Use the person's own words, a few of them. Write null for anything the person did not say.";
+
+/// The all-in-one turn update's task.
+const TURN_TASK: &str = "Task: fill the JSON for the new lines.
+- needs: only needs the person expressed in the new lines. \"need\" is the number of an existing need they talk about (N2 is 2), or null for a new need.
 - Fill a field only with what the person said, in a few words; otherwise null.
 - evidence: \"utterance\" is the id number in the brackets ([u12 ...] is 12); \"quote\" is their exact words.
 - modules, options, decisions: only what the person named; otherwise [].
 - reply: one short question to ask next; use the suggested question unless the person asked something.";
 
-/// Instructions for the split alternative's first step.
-const NEED_LIST_SYSTEM: &str = "You take notes for a product interviewer. List the needs the person expressed in the new transcript lines.
-For each need: \"statement\" is who needs what, in one short sentence; \"utterance\" is the id number in the brackets ([u12 ...] is 12); \"quote\" is their exact words.
-If a need is already listed under Needs, repeat its statement word for word. If there is no need, give an empty list.
-Example. Transcript:
-[u1 00:00-00:04] Dog owners forget when to give their pets medicine.
-[u2 00:04-00:09] Right now they write it on a calendar on the fridge.
-Answer: {\"needs\":[{\"statement\":\"Dog owners need to remember their pets' medicine\",\"utterance\":1,\"quote\":\"Dog owners forget when to give their pets medicine\"}]}";
+/// The split alternative's first task. Its example is about beekeepers, whose words no
+/// test transcript holds: a copied example cites no line of the turn and is dropped.
+const NEED_LIST_TASK: &str = "Task: list the needs the person expressed in the new lines: who has which problem, or who wants what.
+For each need: \"statement\" is who needs what, in one short sentence of their words; \"utterance\" is the id number in the brackets ([u12 ...] is 12); \"quote\" is their exact words there.
+A need already listed under Needs: repeat its statement word for word. Filler, remarks about the sketch and talk about other things are not needs. No need in the new lines: {\"needs\":[]}.
+Example: for the new line [u7 01:10-01:15] Beekeepers lose track of which hive they treated. the answer is {\"needs\":[{\"statement\":\"Beekeepers lose track of treated hives\",\"utterance\":7,\"quote\":\"Beekeepers lose track of which hive they treated\"}]}";
 
-/// Instructions for the split alternative's second step.
-const NEED_SLOTS_SYSTEM: &str = "You take notes for a product interviewer. Fill in what the person said about one need, in a few of their words.
-Use null for anything they did not say. \"utterance\" is the id number in the brackets of the line you used ([u12 ...] is 12); \"quote\" is their exact words there.
-Example. Transcript:
-[u1 00:00-00:04] Dog owners forget when to give their pets medicine.
-[u2 00:04-00:09] Right now they write it on a calendar on the fridge.
-Need N1: Dog owners need to remember their pets' medicine
-Answer: {\"actor\":\"dog owners\",\"pain\":\"they forget the medicine\",\"workaround\":\"a calendar on the fridge\",\"frequency\":null,\"desired_outcome\":null,\"success_metric\":null,\"utterance\":2,\"quote\":\"they write it on a calendar on the fridge\"}";
+/// The split alternative's second task.
+const NEED_SLOTS_TASK: &str = "Task: fill in what the new lines say about this need, in a few of the person's words. Use null for anything the new lines do not say. \"utterance\" is the id number in the brackets of the line you used ([u12 ...] is 12); \"quote\" is their exact words there.";
+
+/// The answer task: which words of the new lines answer the interviewer's last question.
+/// Its examples are about beekeepers, so a copied example is not grounded in the turn.
+const ANSWER_TASK: &str = "Task: copy the words of the new lines that answer this question, or null when the new lines do not answer it.
+Examples: asked \"How do they cope today?\", the new line \"Mostly they ring the beekeeping club.\" gives {\"answer\":\"they ring the beekeeping club\"}; the new line \"I had a nice lunch with the beekeepers.\" gives {\"answer\":null}.";
+
+/// Example texts of the extraction prompts, which must never reach a stored need.
+pub const EXAMPLE_MARKERS: &[&str] = &["beekeep", "hive", "lighthouse"];
 
 /// Instructions for the spoken acknowledgement that opens a reply. It is spoken while
 /// the needs are extracted, so it must be short, and it must not ask: the interviewer's
@@ -70,20 +74,44 @@ Answer: {\"actor\":\"dog owners\",\"pain\":\"they forget the medicine\",\"workar
 const ACKNOWLEDGEMENT_SYSTEM: &str =
     "You are a product interviewer. Say back the problem you heard in one short sentence.";
 
-/// Worked examples of the acknowledgement. Measured with SmolLM2-135M on four test
-/// monologues: with these examples every answer restated the problem ("So they have no
-/// time to plan their lessons."); with instructions alone, two of four answers refused
-/// or rambled.
+/// Worked examples of the acknowledgement. Small models follow examples far better than
+/// instructions (with instructions alone, SmolLM2-135M refused or rambled on two of four
+/// test monologues). They are about beekeepers and lighthouse keepers, whose words no
+/// person's turn holds, so a copied example fails the acknowledgement's grounding check.
 const ACKNOWLEDGEMENT_EXAMPLES: [(&str, &str); 2] = [
     (
-        "Dog owners forget when to give their pets medicine.",
-        "So dog owners lose track of their pets' medicine.",
+        "Beekeepers forget which hive they treated last week.",
+        "So beekeepers lose track of their hive treatments.",
     ),
     (
-        "Small shops spend every Sunday counting their stock by hand.",
-        "So counting stock by hand eats your Sundays.",
+        "Lighthouse keepers spend every Sunday counting spare bulbs by hand.",
+        "So counting spare bulbs by hand eats their Sundays.",
     ),
 ];
+
+/// What the interviewer says about a sketch no vision model could read: it never
+/// describes what it cannot see.
+pub const SKETCH_UNREAD_LINE: &str = "Got the sketch; I can't read it yet.";
+
+/// Share of an acknowledgement's content words that must be the person's words of the
+/// turn: it says back what was heard, it does not add to it.
+pub const MIN_ACKNOWLEDGEMENT_GROUNDED_SHARE: f64 = 0.5;
+
+/// Whether an acknowledgement says back the person's words (at least
+/// `MIN_ACKNOWLEDGEMENT_GROUNDED_SHARE` of its content words are among `said`'s), rather
+/// than something of the model's ("This is a drawing of a dog.").
+pub fn acknowledgement_is_grounded(acknowledgement: &str, said: &str) -> bool {
+    let said = super::text::content_words(said);
+    super::text::grounded_share(acknowledgement, &said) >= MIN_ACKNOWLEDGEMENT_GROUNDED_SHARE
+}
+
+/// Whether the person's words say anything to capture: not only filler, cue phrases,
+/// questions or refusals.
+pub fn has_content(said: &str) -> bool {
+    super::cues::sentences(said)
+        .iter()
+        .any(|sentence| super::cues::act(sentence) == super::cues::Act::Content)
+}
 
 /// The longest acknowledgement input (characters of the newest utterances).
 pub const MAX_ACKNOWLEDGEMENT_INPUT_CHARS: usize = 400;
@@ -124,11 +152,40 @@ pub fn turn_prompt(
     user.push_str("\nNeeds:\n");
     user.push_str(&needs_state(discovery));
     user.push_str(&format!("\nSuggested question: {}\n", next_question.text()));
+    user.push_str(TURN_TASK);
     Prompt {
-        system: TURN_SYSTEM.to_string(),
+        system: EXTRACT_SYSTEM.to_string(),
         examples: Vec::new(),
         user,
     }
+}
+
+/// The answer step: which words of the new lines answer the question asked last, about
+/// need `need_id`'s `slot`. Ask with `answer_schema()`.
+pub fn answer_prompt(
+    discovery: &Discovery,
+    need_id: NeedId,
+    slot: Slot,
+    question: &str,
+    new_utterance_ids: &[UtteranceId],
+) -> Result<Prompt, NeedsError> {
+    let need = discovery
+        .need(need_id)
+        .ok_or(NeedsError::UnknownNeed(need_id.0))?;
+    let mut user = material(discovery, new_utterance_ids);
+    user.push_str(&format!(
+        "\nThe interviewer asked about need {} ({}): \"{}\" ({})\n",
+        need.id,
+        clip(&need.statement, MAX_LINE_CHARS),
+        clip(question, MAX_LINE_CHARS),
+        slot.label()
+    ));
+    user.push_str(ANSWER_TASK);
+    Ok(Prompt {
+        system: EXTRACT_SYSTEM.to_string(),
+        examples: Vec::new(),
+        user,
+    })
 }
 
 /// The split alternative, step one: which needs were heard in the new utterances.
@@ -136,8 +193,9 @@ pub fn need_list_prompt(discovery: &Discovery, new_utterance_ids: &[UtteranceId]
     let mut user = material(discovery, new_utterance_ids);
     user.push_str("\nNeeds:\n");
     user.push_str(&needs_state(discovery));
+    user.push_str(NEED_LIST_TASK);
     Prompt {
-        system: NEED_LIST_SYSTEM.to_string(),
+        system: EXTRACT_SYSTEM.to_string(),
         examples: Vec::new(),
         user,
     }
@@ -175,9 +233,10 @@ pub fn need_slots_prompt(
         .map(|slot| slot.field_name())
         .collect();
     user.push_str(&format!("Fill: {}\n", wanted.join(", ")));
+    user.push_str(NEED_SLOTS_TASK);
     Ok(Prompt {
         examples: Vec::new(),
-        system: NEED_SLOTS_SYSTEM.to_string(),
+        system: EXTRACT_SYSTEM.to_string(),
         user,
     })
 }
@@ -370,10 +429,8 @@ mod tests {
         check(
             "N1: Freelancers need deadline reminders | actor: freelancers | missing: pain, workaround, frequency, desired_outcome, success_metric\n",
         );
-        check(
-            "Suggested question: About \"Freelancers need deadline reminders\": What hurts most about it today?\n",
-        );
-        assert!(prompt.system.contains("null for a new need"));
+        check("Suggested question: What hurts most about it today?\n");
+        assert!(prompt.user.contains("null for a new need"));
     }
 
     #[test]

@@ -14,10 +14,30 @@ const STOP_WORDS: &[&str] = &[
 /// The most words a topic (a need named in a question) carries.
 const TOPIC_MAX_WORDS: usize = 6;
 
-/// A word lowercased, with a plural `s` cut so that "reminders" matches "reminder".
+/// Words a topic may end before: it is cut at a clause or phrase boundary, never inside
+/// a phrase.
+const TOPIC_BREAKS: &[&str] = &[
+    "from", "by", "with", "because", "and", "but", "so", "when", "while", "which", "who", "that",
+    "in", "on", "at", "for", "to", "of", "about", "after", "before", "during", "every", "each",
+    "since", "until", "if", "or", "than", "like", "without", "into", "through",
+];
+
+/// Subject pronouns a statement may open with, which the actor can stand in for.
+const SUBJECT_PRONOUNS: &[&str] = &["they", "he", "she", "we", "people"];
+
+/// A word lowercased, with a plural `s` cut so that "reminders" matches "reminder" and
+/// "bakeries" matches "bakery".
 pub(crate) fn normalise_word(word: &str) -> String {
-    let lower = word.to_lowercase();
-    if lower.len() > 3 && lower.ends_with('s') && !lower.ends_with("ss") {
+    let lower = word.to_lowercase().replace('’', "'");
+    // A contraction or possessive: "there's" → "there", "parents'" → "parents".
+    let lower = lower
+        .strip_suffix("'s")
+        .or_else(|| lower.strip_suffix('\''))
+        .unwrap_or(&lower)
+        .to_string();
+    if lower.len() > 4 && lower.ends_with("ies") {
+        format!("{}y", &lower[..lower.len() - 3])
+    } else if lower.len() > 3 && lower.ends_with('s') && !lower.ends_with("ss") {
         lower[..lower.len() - 1].to_string()
     } else {
         lower
@@ -82,19 +102,126 @@ pub(crate) fn non_empty(value: Option<&str>) -> Option<&str> {
     value.map(str::trim).filter(|value| !value.is_empty())
 }
 
-/// A need's statement cut to a few words, for naming it in a spoken question.
+/// A need's statement as a short topic for naming it in a question or a step: the whole
+/// statement when it is short, else its words up to the last phrase boundary within
+/// `TOPIC_MAX_WORDS` words ("Freelance translators juggle deadlines" from "Freelance
+/// translators juggle deadlines from ten clients by email"). It is never cut inside a
+/// phrase, and it is in the person's words and case, without a closing full stop.
 pub(crate) fn topic(statement: &str) -> String {
-    let all = words(statement);
-    let mut topic = all
-        .iter()
-        .take(TOPIC_MAX_WORDS)
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" ");
-    if all.len() > TOPIC_MAX_WORDS {
-        topic.push('…');
+    let spans = word_spans(statement);
+    let Some(last_span) = spans.last() else {
+        return String::new();
+    };
+    let whole = || squash(statement[..last_span.1].trim_start());
+    if spans.len() <= TOPIC_MAX_WORDS {
+        return whole();
     }
-    topic
+    let cut = (2..=TOPIC_MAX_WORDS)
+        .rev()
+        .find(|word_idx| TOPIC_BREAKS.contains(&spans[*word_idx].2.as_str()));
+    match cut {
+        Some(word_idx) => squash(&statement[spans[0].0..spans[word_idx - 1].1]),
+        // No boundary near the start: the statement is one long phrase; keep it whole
+        // rather than cut it.
+        None => whole(),
+    }
+}
+
+/// `text` with every occurrence of the words of `wrong` replaced by `right` (compared
+/// without case or a plural `s`); a capital at the start of the text is kept. `None` when
+/// the text does not say `wrong`.
+pub(crate) fn replace_words(text: &str, wrong: &str, right: &str) -> Option<String> {
+    let spans = word_spans(text);
+    let wanted: Vec<String> = word_spans(wrong)
+        .into_iter()
+        .map(|(_, _, word)| normalise_word(&word))
+        .collect();
+    if wanted.is_empty() || squash(right).is_empty() || wanted.len() > spans.len() {
+        return None;
+    }
+    let mut out = String::new();
+    let mut copied_to = 0usize;
+    let mut word_idx = 0usize;
+    let mut replaced = false;
+    while word_idx + wanted.len() <= spans.len() {
+        let matches = wanted
+            .iter()
+            .enumerate()
+            .all(|(offset, word)| normalise_word(&spans[word_idx + offset].2) == *word);
+        if !matches {
+            word_idx += 1;
+            continue;
+        }
+        let start = spans[word_idx].0;
+        let end = spans[word_idx + wanted.len() - 1].1;
+        out.push_str(&text[copied_to..start]);
+        let starts_capitalised = start == 0 && text[start..].starts_with(char::is_uppercase);
+        let replacement = squash(right);
+        out.push_str(&if starts_capitalised {
+            capitalise_first(&replacement)
+        } else if start == 0 {
+            replacement
+        } else {
+            lowercase_first_unless_name(&replacement)
+        });
+        copied_to = end;
+        word_idx += wanted.len();
+        replaced = true;
+    }
+    out.push_str(&text[copied_to..]);
+    replaced.then_some(out)
+}
+
+/// A text with its first letter upper-case.
+pub(crate) fn capitalise_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// A phrase moved into the middle of a sentence: its first letter lower-case, unless the
+/// first word looks like a name (upper-case letters past its first).
+fn lowercase_first_unless_name(text: &str) -> String {
+    let first_word = text.split_whitespace().next().unwrap_or_default();
+    if first_word.chars().skip(1).any(char::is_uppercase) {
+        return text.to_string();
+    }
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// A sentence as a need statement: the actor stands in for an opening subject pronoun
+/// ("They juggle deadlines" → "Freelance translators juggle deadlines"), the first letter
+/// is upper-case and a closing full stop is dropped. The words are the person's.
+pub(crate) fn statement_from(sentence: &str, actor: Option<&str>) -> String {
+    let text = squash(sentence.trim().trim_end_matches(['.', '!', '?', ',', ';']));
+    let spans = word_spans(&text);
+    let opens_with_pronoun = spans
+        .first()
+        .is_some_and(|(start, _, word)| *start == 0 && SUBJECT_PRONOUNS.contains(&word.as_str()));
+    let text = match (actor.map(squash), opens_with_pronoun) {
+        (Some(actor), true) if !actor.is_empty() => {
+            format!("{actor}{}", &text[spans[0].1..])
+        }
+        _ => text,
+    };
+    capitalise_first(&text)
+}
+
+/// Share (0..=1) of `value`'s content words that occur among `said`'s; 0 when the value
+/// has none.
+pub(crate) fn grounded_share(value: &str, said: &BTreeSet<String>) -> f64 {
+    let words = content_words(value);
+    if words.is_empty() {
+        return 0.0;
+    }
+    let n_heard = words.iter().filter(|word| said.contains(*word)).count();
+    n_heard as f64 / words.len() as f64
 }
 
 /// A time in ms as `mm:ss` (minutes keep counting past an hour).
@@ -151,11 +278,60 @@ mod tests {
     fn time_and_topic_cases() {
         assert_eq!(mm_ss(41_900), "00:41");
         assert_eq!(mm_ss(3_725_000), "62:05");
-        assert_eq!(
-            topic("Freelancers miss invoice deadlines every single month"),
-            "Freelancers miss invoice deadlines every single…"
+        let check_topic = |statement: &str, expected: &str| {
+            assert_eq!(topic(statement), expected, "{statement:?}");
+        };
+        check_topic(
+            "Freelancers miss invoice deadlines every single month",
+            "Freelancers miss invoice deadlines",
         );
+        check_topic(
+            "Freelance translators juggle deadlines from ten clients by email",
+            "Freelance translators juggle deadlines",
+        );
+        check_topic("Bakeries waste bread.", "Bakeries waste bread");
+        check_topic(
+            "Patients forget appointments, so chairs sit empty for an hour",
+            "Patients forget appointments",
+        );
+        check_topic(
+            "Extraordinarily overcomplicated multi-step onboarding paperwork handling procedures",
+            "Extraordinarily overcomplicated multi-step onboarding paperwork handling procedures",
+        );
+        check_topic("", "");
         assert_eq!(clip("a  b\nc", 10), "a b c");
+        let check_replace = |text: &str, wrong: &str, right: &str, expected: Option<&str>| {
+            assert_eq!(
+                replace_words(text, wrong, right).as_deref(),
+                expected,
+                "{text:?}: {wrong:?} → {right:?}"
+            );
+        };
+        check_replace(
+            "Parents never have time to plan the week",
+            "parents",
+            "teachers",
+            Some("Teachers never have time to plan the week"),
+        );
+        check_replace(
+            "Busy parents and their kids",
+            "parent",
+            "Teachers",
+            Some("Busy teachers and their kids"),
+        );
+        check_replace("Teachers plan lessons", "parents", "teachers", None);
+        check_replace("parents", "parents", "", None);
+        assert_eq!(
+            statement_from(
+                "They juggle deadlines by email.",
+                Some("freelance translators")
+            ),
+            "Freelance translators juggle deadlines by email"
+        );
+        assert_eq!(
+            statement_from("small bakeries throw bread away", Some("bakers")),
+            "Small bakeries throw bread away"
+        );
         assert_eq!(clip("abcdef", 4), "abc…");
     }
 }

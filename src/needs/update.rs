@@ -82,6 +82,31 @@ pub struct EvidenceRef {
     pub utterance: i64,
     /// The person's words.
     pub quote: String,
+    /// The slot these words filled, when the dialogue knows it (never asked of a model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slot: Option<Slot>,
+}
+
+/// The person took something back ("it's for teachers, not parents"): `wrong` becomes
+/// `right` in need `need`'s statement and slots, and the correction's words are appended
+/// to its evidence. Made by the dialogue, never asked of a model.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CorrectionUpdate {
+    /// The number of the need corrected.
+    pub need: u32,
+    /// The words taken back.
+    pub wrong: String,
+    /// The words meant instead.
+    pub right: String,
+    /// The utterance that says so.
+    pub utterance: i64,
+    /// The sentence that says so.
+    pub quote: String,
+    /// Replace this slot's whole value with `right`, and nothing else; `None` replaces the
+    /// words of `wrong` wherever the need says them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub only: Option<Slot>,
 }
 
 /// A part of the product named this turn.
@@ -134,6 +159,9 @@ pub struct TurnUpdate {
     pub decisions: Vec<DecisionUpdate>,
     /// What to say back: one short question.
     pub reply: String,
+    /// Corrections the person made (never asked of a model).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub corrections: Vec<CorrectionUpdate>,
 }
 
 /// The split alternative, step one: the needs heard, each with one quote.
@@ -168,6 +196,7 @@ impl NeedList {
                     evidence: vec![EvidenceRef {
                         utterance: heard.utterance,
                         quote: heard.quote,
+                        slot: None,
                     }],
                     ..NeedUpdate::default()
                 })
@@ -249,6 +278,7 @@ impl NeedSlots {
             (Some(utterance), quote) => vec![EvidenceRef {
                 utterance,
                 quote: quote.unwrap_or_default(),
+                slot: None,
             }],
             (None, _) => Vec::new(),
         };
@@ -771,6 +801,7 @@ mod tests {
                         evidence: vec![EvidenceRef {
                             utterance: 12,
                             quote: "I always forget".to_string(),
+                            slot: None,
                         }],
                         ..NeedUpdate::default()
                     },
@@ -797,6 +828,7 @@ mod tests {
                     rationale: "Cheapest to try".to_string(),
                 }],
                 reply: "How often does that happen?".to_string(),
+                corrections: Vec::new(),
             },
         );
         check(

@@ -58,6 +58,17 @@ pub enum Event {
         /// Audio from the last speech frame to the close: the end-of-turn wait (ms).
         end_of_turn_wait_ms: f64,
     },
+    /// The microphone dropped samples because hearing fell behind: the total so far.
+    SamplesDropped {
+        /// Samples lost since the start.
+        n_dropped_samples: u64,
+    },
+    /// Something the session goes on without (a model that could not be had, a fallback
+    /// taken while setting up).
+    Warning {
+        /// What, and what to do about it.
+        text: String,
+    },
     /// A burst too short to be speech was ignored.
     Discarded {
         /// Its id.
@@ -78,7 +89,8 @@ pub enum Event {
         /// From the close of the utterance to its transcript (ms).
         stt_ms: f64,
     },
-    /// A sketch was taken (camera cue, snapshot key or image file), stored and described.
+    /// A sketch was taken (camera cue, snapshot key or image file) and stored, before any
+    /// model looked at it; `description` is null until `sketch_described`.
     Sketch {
         /// Where the stored PNG is.
         image_path: String,
@@ -86,6 +98,15 @@ pub enum Event {
         source: String,
         /// The vision model's description, when one ran.
         description: Option<String>,
+        /// Labels read off the sketch.
+        labels: Vec<String>,
+    },
+    /// The vision model described a stored sketch.
+    SketchDescribed {
+        /// Where the stored PNG is (as in its `sketch` event).
+        image_path: String,
+        /// The description.
+        description: String,
         /// Labels read off the sketch.
         labels: Vec<String>,
     },
@@ -121,6 +142,8 @@ pub enum Event {
         coverage: f64,
         /// Wall time of the extraction and the merge (ms).
         extraction_ms: f64,
+        /// What the question that follows asks for; `null` for an opening or a wrap-up.
+        asked: Option<AskedSlot>,
     },
     /// The whole reply was handed to the sink; carries the turn's latency.
     Reply {
@@ -154,7 +177,13 @@ pub enum Event {
         /// What went wrong and what to do.
         message: String,
     },
-    /// The session ended.
+    /// The person asked to stop: the session is cancelling its model work and writing the
+    /// brief.
+    Stopping {
+        /// Why (`quit`).
+        reason: String,
+    },
+    /// The session is over; nothing follows.
     Ended {
         /// Why (`end of audio`, `quit`, `interrupted`, or an error).
         reason: String,
@@ -162,6 +191,9 @@ pub enum Event {
         n_turns: usize,
         /// Utterances stored.
         n_utterances: usize,
+        /// Microphone samples lost because hearing fell behind (0 for a file).
+        #[serde(default)]
+        n_dropped_samples: u64,
     },
 }
 
@@ -193,6 +225,27 @@ pub enum DeviceStatus {
     Missing,
     /// It stopped working; the session carries on without it.
     Failed,
+}
+
+/// What an interviewer's question asks for: a slot of a need (`{"need": "N1", "slot":
+/// "who"}`), or a need as a whole (`slot` null: it is covered well enough).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AskedSlot {
+    /// The need's number in the session (`N1`).
+    pub need: String,
+    /// The slot's label (`who`, `what hurts`, `how they cope today`, `how often`,
+    /// `desired outcome`, `success metric`), or null.
+    pub slot: Option<String>,
+}
+
+impl AskedSlot {
+    /// What a question asks for, or `None` for an opening or a wrap-up.
+    pub fn of(question: &crate::needs::NextQuestion) -> Option<Self> {
+        Some(Self {
+            need: question.need_id()?.to_string(),
+            slot: question.slot().map(|slot| slot.label().to_string()),
+        })
+    }
 }
 
 /// One need as the live view shows it.

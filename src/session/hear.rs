@@ -67,6 +67,12 @@ pub enum HearEvent {
         /// Its id.
         utterance_id: u64,
     },
+    /// The microphone's callback dropped samples because hearing fell behind; the total so
+    /// far. Reported when it grows.
+    SamplesDropped {
+        /// Samples lost since the start.
+        n_dropped_samples: u64,
+    },
 }
 
 /// Push-to-talk commands, read between audio blocks.
@@ -87,6 +93,8 @@ pub struct HearSummary {
     pub n_utterances: usize,
     /// Partial transcripts produced.
     pub n_partials: usize,
+    /// Samples the microphone dropped because hearing fell behind.
+    pub n_dropped_samples: u64,
 }
 
 /// Frame probability used when no detector runs: everything is speech, and utterances
@@ -186,6 +194,11 @@ impl Hear {
             let Some(block) = source.next_block()? else {
                 break;
             };
+            let n_dropped_samples = source.n_dropped_samples();
+            if n_dropped_samples > summary.n_dropped_samples {
+                summary.n_dropped_samples = n_dropped_samples;
+                on_event(HearEvent::SamplesDropped { n_dropped_samples });
+            }
             carry.extend_from_slice(&block);
             let n_whole = carry.len() / VAD_FRAME_SAMPLES * VAD_FRAME_SAMPLES;
             for frame in carry[..n_whole].chunks_exact(VAD_FRAME_SAMPLES) {

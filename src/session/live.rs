@@ -50,6 +50,9 @@ const ECHO_TAIL_MS: u64 = 300;
 const LOOP_TICK_MS: u64 = 20;
 /// How long a paused file source sleeps before handing back an empty block, in ms.
 const PAUSED_POLL_MS: u64 = 5;
+/// How long a quit waits for the turn in progress before writing the brief without it:
+/// its model work is cancelled at the next token, but a long prompt's prefill cannot be cut.
+const QUIT_GRACE_MS: u64 = 400;
 /// The default token budget of the spoken acknowledgement.
 pub const DEFAULT_ACKNOWLEDGEMENT_MAX_TOKENS: usize = 40;
 
@@ -128,6 +131,9 @@ pub struct LiveConfig {
     pub sketch_dir: PathBuf,
     /// Where the brief is written at the end and on request.
     pub brief_path: PathBuf,
+    /// Warnings from setting up (a model that could not be had, a fallback taken),
+    /// reported as `warning` events once the session starts.
+    pub warnings: Vec<String>,
 }
 
 /// The models the session runs.
@@ -201,6 +207,10 @@ impl AudioSource for GatedSource {
         }
         Ok(block)
     }
+
+    fn n_dropped_samples(&self) -> u64 {
+        self.inner.n_dropped_samples()
+    }
 }
 
 /// The utterance times hearing reported before its transcript.
@@ -236,12 +246,22 @@ struct Live<F: FnMut(&EventRecord)> {
     has_camera: bool,
     closed: Vec<Closed>,
     waiting: Vec<Waiting>,
+    /// Sketches stored since the last turn started that no vision model will describe.
+    n_unread_sketches: usize,
+    /// Microphone samples lost so far because hearing fell behind.
+    n_dropped_samples: u64,
+    /// Stored sketches whose description is on its way: (PNG path, row).
+    sketch_ids: Vec<(String, crate::needs::SketchId)>,
     turn_running: bool,
     n_turns: usize,
     n_utterances: usize,
     hear_ended: bool,
     images_done: bool,
     quitting: Option<String>,
+    /// When the quit came.
+    quit_at: Option<Instant>,
+    /// Stops the turn's model work.
+    cancel_models: Arc<AtomicBool>,
 }
 
 /// Runs a live session until the audio ends, hearing fails for good, or `Quit` arrives.
@@ -278,12 +298,17 @@ pub fn run(
         has_camera: false,
         closed: Vec::new(),
         waiting: Vec::new(),
+        n_unread_sketches: 0,
+        n_dropped_samples: 0,
+        sketch_ids: Vec::new(),
         turn_running: false,
         n_turns: 0,
         n_utterances: 0,
         hear_ended: false,
         images_done: true,
         quitting: None,
+        quit_at: None,
+        cancel_models: Arc::new(AtomicBool::new(false)),
     };
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
 
@@ -427,6 +452,7 @@ pub fn run(
     }
 
     // Answering.
+    live.cancel_models = understand.cancel_flag();
     let mut turn_stages = TurnStages {
         understand,
         synthesizer,
@@ -440,17 +466,21 @@ pub fn run(
     live.turns = Some(job_tx);
     let (turn_report_tx, turn_report_rx) = mpsc::channel();
     let turn_gate = Arc::clone(&gate);
-    threads.push(spawn_named("ideadesk-turns", move || {
-        for job in job_rx {
-            turn_stages.answer(&job, &turn_gate, &turn_report_tx);
-        }
-    })?);
-    threads.push(spawn_forwarder(
-        "ideadesk-turns-fwd",
-        turn_report_rx,
-        message_tx.clone(),
-        Message::Turn,
-    )?);
+    // The turn thread and its forwarder are kept apart: a quit does not wait for a turn
+    // whose model work cannot be cut short.
+    let turn_threads = [
+        spawn_named("ideadesk-turns", move || {
+            for job in job_rx {
+                turn_stages.answer(&job, &turn_gate, &turn_report_tx);
+            }
+        })?,
+        spawn_forwarder(
+            "ideadesk-turns-fwd",
+            turn_report_rx,
+            message_tx.clone(),
+            Message::Turn,
+        )?,
+    ];
     drop(message_tx);
 
     live.emit(Event::Started {
@@ -461,22 +491,44 @@ pub fn run(
         barge_in: config.barge_in,
         push_to_talk: config.push_to_talk,
     });
+    for text in &config.warnings {
+        live.emit(Event::Warning { text: text.clone() });
+    }
 
     let reason = live.run_loop(&message_rx, &controls);
 
-    // Shut down: hearing stops, the turn thread finishes its turn, seeing stops.
+    // Shut down: hearing stops, seeing stops, the turn thread finishes its turn (or, after
+    // a quit, is left to end on its own: its model work is cancelled).
     gate.stop.store(true, Ordering::SeqCst);
     if let Some(see) = live.see.take() {
         let _ = see.send(SeeCommand::Shutdown);
     }
     live.turns = None;
     live.talk = None;
-    // Drain what the other threads still report (a last transcript is stored).
-    for message in message_rx.iter() {
-        live.handle(message);
-    }
     for thread in threads {
         let _ = thread.join();
+    }
+    // Hearing and seeing are done; what they reported last (a last transcript) is stored.
+    let turn_deadline = live
+        .quit_at
+        .map(|at| at + Duration::from_millis(QUIT_GRACE_MS));
+    let turns_done = |threads: &[JoinHandle<()>; 2]| threads.iter().all(JoinHandle::is_finished);
+    loop {
+        while let Ok(message) = message_rx.try_recv() {
+            live.handle(message);
+        }
+        if turns_done(&turn_threads) || turn_deadline.is_some_and(|at| Instant::now() >= at) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(LOOP_TICK_MS));
+    }
+    while let Ok(message) = message_rx.try_recv() {
+        live.handle(message);
+    }
+    if turns_done(&turn_threads) {
+        for thread in turn_threads {
+            let _ = thread.join();
+        }
     }
     let brief_path = live.write_brief();
     if let Some(playback) = live.playback.take()
@@ -489,6 +541,7 @@ pub fn run(
         reason: reason.clone(),
         n_turns: live.n_turns,
         n_utterances: live.n_utterances,
+        n_dropped_samples: live.n_dropped_samples,
     });
     Ok(LiveSummary {
         session,
@@ -612,8 +665,11 @@ impl<F: FnMut(&EventRecord)> Live<F> {
                 self.control(control);
             }
             self.start_turn_if_due();
+            let grace_over = self
+                .quit_at
+                .is_some_and(|at| at.elapsed() >= Duration::from_millis(QUIT_GRACE_MS));
             if let Some(reason) = &self.quitting
-                && !self.turn_running
+                && (!self.turn_running || grace_over)
             {
                 return reason.clone();
             }
@@ -649,8 +705,13 @@ impl<F: FnMut(&EventRecord)> Live<F> {
             Control::Quit => {
                 if self.quitting.is_none() {
                     self.quitting = Some("quit".into());
+                    self.quit_at = Some(Instant::now());
+                    self.emit(Event::Stopping {
+                        reason: "quit".into(),
+                    });
                     self.gate.stop.store(true, Ordering::SeqCst);
                     self.gate.interrupt.store(true, Ordering::SeqCst);
+                    self.cancel_models.store(true, Ordering::SeqCst);
                     if let Some(playback) = &self.playback {
                         playback.stop();
                     }
@@ -678,15 +739,47 @@ impl<F: FnMut(&EventRecord)> Live<F> {
                 }
             }
             Message::Seen(report) => match report {
-                SeeReport::Sketch { sketch, source } => {
-                    match self.store.add_sketch(self.session, &sketch) {
-                        Ok(_) => self.emit(Event::Sketch {
+                SeeReport::Sketch {
+                    sketch,
+                    source,
+                    describing,
+                } => match self.store.add_sketch(self.session, &sketch) {
+                    Ok(sketch_id) => {
+                        if describing {
+                            self.sketch_ids.push((sketch.image_path.clone(), sketch_id));
+                        } else {
+                            self.n_unread_sketches += 1;
+                        }
+                        self.emit(Event::Sketch {
                             image_path: sketch.image_path,
                             source,
                             description: sketch.description,
                             labels: sketch.labels,
+                        })
+                    }
+                    Err(err) => self.stage_error("store", err.to_string()),
+                },
+                SeeReport::Described {
+                    image_path,
+                    description,
+                    labels,
+                } => {
+                    let stored = self
+                        .sketch_ids
+                        .iter()
+                        .find(|(path, _)| *path == image_path)
+                        .map(|(_, id)| *id);
+                    match stored.map(|id| self.store.describe_sketch(id, &description, &labels)) {
+                        Some(Ok(())) => self.emit(Event::SketchDescribed {
+                            image_path,
+                            description,
+                            labels,
                         }),
-                        Err(err) => self.stage_error("store", err.to_string()),
+                        Some(Err(err)) => self.stage_error("store", err.to_string()),
+                        None => self.stage_error(
+                            "see",
+                            format!("a description came for {image_path}, which is not stored"),
+                        ),
                     }
                 }
                 SeeReport::Failed(message) => self.stage_error("see", message),
@@ -746,6 +839,10 @@ impl<F: FnMut(&EventRecord)> Live<F> {
                 text: transcript.text,
             }),
             HearEvent::Discarded { utterance_id } => self.emit(Event::Discarded { utterance_id }),
+            HearEvent::SamplesDropped { n_dropped_samples } => {
+                self.n_dropped_samples = n_dropped_samples;
+                self.emit(Event::SamplesDropped { n_dropped_samples });
+            }
             HearEvent::Final(transcript) => {
                 let closed = self
                     .closed
@@ -825,6 +922,7 @@ impl<F: FnMut(&EventRecord)> Live<F> {
             closed_at: last.closed_at,
             end_of_turn_wait_ms: last.end_of_turn_wait_ms,
             stt_ms: last.stt_ms,
+            n_unread_sketches: std::mem::take(&mut self.n_unread_sketches),
         };
         let stored_ids = job.utterance_ids.iter().map(|id| id.0).collect();
         if turns.send(job).is_err() {
@@ -858,10 +956,9 @@ impl<F: FnMut(&EventRecord)> Live<F> {
                 std::fs::create_dir_all(dir)
                     .map_err(|err| format!("creating {}: {err}", dir.display()))?;
             }
-            let partial = path.with_extension("md.partial");
-            std::fs::write(&partial, brief)
-                .and_then(|()| std::fs::rename(&partial, &path))
-                .map_err(|err| format!("writing {}: {err}", path.display()))
+            crate::files::write_bytes_atomically(&path, brief.as_bytes())
+                .map(|_| ())
+                .map_err(|err| err.to_string())
         })();
         match result {
             Ok(()) => {

@@ -1,8 +1,9 @@
 //! Seeing in the live session, on its own thread: image files given up front are taken as
 //! sketches at the start; with a camera, a cue (a spoken phrase such as "look at this", or
 //! the snapshot key) takes the sharpest recent frame that shows a sketch. Each sketch is
-//! saved as a PNG, described when a vision model is present, and handed to the session,
-//! which stores it.
+//! saved as a PNG and handed to the session, which stores it; only then is it described,
+//! when a vision model is present, and the description follows as a report of its own, so
+//! a failing model loses no sketch.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender};
@@ -29,12 +30,23 @@ pub(crate) enum SeeCommand {
 /// What the see thread reports.
 #[derive(Debug)]
 pub(crate) enum SeeReport {
-    /// A sketch, saved and described, ready to store.
+    /// A sketch, saved and not yet described, ready to store.
     Sketch {
         /// The sketch.
         sketch: SketchInput,
         /// What it came from.
         source: String,
+        /// Whether a description of it will follow.
+        describing: bool,
+    },
+    /// What the vision model read on a sketch reported before.
+    Described {
+        /// The sketch's PNG, as reported.
+        image_path: String,
+        /// The description.
+        description: String,
+        /// Labels read off it.
+        labels: Vec<String>,
     },
     /// Something failed; the session carries on.
     Failed(String),
@@ -59,17 +71,16 @@ impl SeeStage {
     pub(crate) fn run(self, commands: Receiver<SeeCommand>, report: Sender<SeeReport>) {
         let mut n_saved = 0usize;
         for path in &self.images {
-            let sketch = load_image(path)
-                .map_err(|err| err.to_string())
-                .and_then(|loaded| self.keep(&loaded.image, &mut n_saved));
             let source = path
                 .file_name()
                 .map(|name| name.to_string_lossy().into_owned())
                 .unwrap_or_else(|| path.display().to_string());
-            let _ = report.send(match sketch {
-                Ok(sketch) => SeeReport::Sketch { sketch, source },
-                Err(message) => SeeReport::Failed(format!("{}: {message}", path.display())),
-            });
+            match load_image(path) {
+                Ok(loaded) => self.keep(&loaded.image, source, &mut n_saved, &report),
+                Err(err) => {
+                    let _ = report.send(SeeReport::Failed(format!("{}: {err}", path.display())));
+                }
+            }
         }
         let _ = report.send(SeeReport::ImagesDone);
         for command in commands {
@@ -79,55 +90,76 @@ impl SeeStage {
                     let Some(camera) = &self.camera else {
                         continue;
                     };
-                    let reported = match camera.recent_frames(RING_FRAMES) {
+                    match camera.recent_frames(RING_FRAMES) {
                         Ok(frames) => {
                             let mut selector = SnapshotSelector::new(frames.len().max(1));
                             for frame in frames {
                                 selector.push(frame);
                             }
                             match selector.on_cue() {
-                                Some(best) => match self.keep(&best.image, &mut n_saved) {
-                                    Ok(sketch) => SeeReport::Sketch { sketch, source },
-                                    Err(message) => SeeReport::Failed(message),
-                                },
-                                None => SeeReport::Failed(
-                                    "no sketch was in view of the camera; hold it up, still, and try again".into(),
-                                ),
+                                Some(best) => {
+                                    self.keep(&best.image, source, &mut n_saved, &report);
+                                }
+                                None => {
+                                    let _ = report.send(SeeReport::Failed(
+                                        "no sketch was in view of the camera; hold it up, still, and try again".into(),
+                                    ));
+                                }
                             }
                         }
-                        Err(err) => SeeReport::Failed(err.to_string()),
-                    };
-                    let _ = report.send(reported);
+                        Err(err) => {
+                            let _ = report.send(SeeReport::Failed(err.to_string()));
+                        }
+                    }
                 }
             }
         }
     }
 
-    /// Saves a sketch as PNG and describes it.
-    fn keep(&self, image: &image::RgbImage, n_saved: &mut usize) -> Result<SketchInput, String> {
+    /// Saves a sketch as PNG and reports it for storing; then describes it, when a model
+    /// is present, and reports the description.
+    fn keep(
+        &self,
+        image: &image::RgbImage,
+        source: String,
+        n_saved: &mut usize,
+        report: &Sender<SeeReport>,
+    ) {
         let path = sketch_path(&self.sketch_dir, *n_saved);
         *n_saved += 1;
-        std::fs::create_dir_all(&self.sketch_dir)
-            .map_err(|err| format!("creating {}: {err}", self.sketch_dir.display()))?;
-        // Written under a temporary name and renamed, so a crash never leaves half a PNG.
-        let partial = path.with_extension("png.partial");
-        image
-            .save_with_format(&partial, image::ImageFormat::Png)
-            .and_then(|()| std::fs::rename(&partial, &path).map_err(image::ImageError::IoError))
-            .map_err(|err| format!("saving {}: {err}", path.display()))?;
-        let description = match &self.describer {
-            Some(describer) => Some(
-                describer
-                    .describe(image, None)
-                    .map_err(|err| format!("describing {}: {err}", path.display()))?,
-            ),
-            None => None,
+        let saved = std::fs::create_dir_all(&self.sketch_dir)
+            .map_err(|err| format!("creating {}: {err}", self.sketch_dir.display()))
+            .and_then(|()| {
+                crate::files::save_png_atomically(&path, image).map_err(|err| err.to_string())
+            });
+        if let Err(message) = saved {
+            let _ = report.send(SeeReport::Failed(message));
+            return;
+        }
+        let image_path = path.display().to_string();
+        let _ = report.send(SeeReport::Sketch {
+            sketch: SketchInput {
+                image_path: image_path.clone(),
+                description: None,
+                labels: Vec::new(),
+            },
+            source,
+            describing: self.describer.is_some(),
+        });
+        let Some(describer) = &self.describer else {
+            return;
         };
-        Ok(SketchInput {
-            image_path: path.display().to_string(),
-            description: description.as_ref().map(|d| d.summary.clone()),
-            labels: description.map(|d| d.labels).unwrap_or_default(),
-        })
+        let _ = report.send(match describer.describe(image, None) {
+            Ok(description) => SeeReport::Described {
+                image_path,
+                description: description.summary,
+                labels: description.labels,
+            },
+            Err(err) => SeeReport::Failed(format!(
+                "describing {} failed ({err}); the sketch is stored undescribed",
+                path.display()
+            )),
+        });
     }
 }
 

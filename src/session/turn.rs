@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use super::events::{Event, NeedCard, TurnLatency};
+use super::events::{AskedSlot, Event, NeedCard, TurnLatency};
 use super::live::Gate;
 use super::understand::{Understand, discovery_from};
 use crate::audio::playback::Playback;
-use crate::needs::{Coverage, UtteranceId};
+use crate::needs::{self, Coverage, UtteranceId};
 use crate::store::{SessionId, Store, StoredNeed};
 use crate::tts::synth::{SpeechOptions, Synthesizer};
 use crate::tts::text::SentenceSplitter;
@@ -60,6 +60,8 @@ pub(crate) struct TurnJob {
     pub end_of_turn_wait_ms: f64,
     /// From its close to its transcript (ms).
     pub stt_ms: f64,
+    /// Sketches shown since the last turn that no vision model could describe.
+    pub n_unread_sketches: usize,
 }
 
 /// What the turn thread reports.
@@ -111,11 +113,14 @@ impl TurnStages {
         let emit = |event: Event| {
             let _ = report.send(TurnReport::Event(event));
         };
+        // Once the session is stopping, cancelled model work is expected, not an error.
         let stage_error = |stage: &str, message: String| {
-            emit(Event::StageError {
-                stage: stage.to_string(),
-                message,
-            })
+            if !gate.stop.load(Ordering::SeqCst) {
+                emit(Event::StageError {
+                    stage: stage.to_string(),
+                    message,
+                })
+            }
         };
         gate.interrupt.store(false, Ordering::SeqCst);
         let mut latency = TurnLatency {
@@ -163,6 +168,7 @@ impl TurnStages {
                     needs: need_cards(&outcome.needs),
                     coverage: outcome.coverage.fraction(),
                     extraction_ms,
+                    asked: AskedSlot::of(&outcome.question),
                 });
                 outcome.reply
             }
@@ -230,13 +236,34 @@ impl TurnStages {
         });
     }
 
-    /// Streams the model's acknowledgement and returns its first sentence (when it is
-    /// worth saying) and when it was whole. The generation is cut off after it.
+    /// The acknowledgement that opens the reply, and when it was whole. A sketch no model
+    /// could read is acknowledged as such, never described; a turn of only filler or cue
+    /// phrases ("Look at this.") gets none; otherwise the model's first sentence, when it
+    /// is worth saying and in the person's words (the generation is cut off after it).
     fn acknowledgement(
         &self,
         job: &TurnJob,
         latency: &mut TurnLatency,
     ) -> Result<Option<(String, Instant)>, String> {
+        if job.n_unread_sketches > 0 {
+            return Ok(Some((
+                needs::SKETCH_UNREAD_LINE.to_string(),
+                Instant::now(),
+            )));
+        }
+        let said = self
+            .store
+            .load_session(self.session)
+            .map_err(|err| err.to_string())?
+            .utterances
+            .iter()
+            .filter(|stored| job.utterance_ids.contains(&stored.utterance.id))
+            .map(|stored| stored.utterance.text.clone())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !needs::has_content(&said) {
+            return Ok(None);
+        }
         let requested = Instant::now();
         let (piece_tx, piece_rx) = mpsc::channel();
         let reply = self
@@ -275,7 +302,9 @@ impl TurnStages {
         };
         let sentence_at = Instant::now();
         latency.llm_first_sentence_ms = Some(requested.elapsed().as_secs_f64() * 1000.0);
-        Ok(acknowledgement_worth_saying(&sentence).then_some((sentence, sentence_at)))
+        let worth_saying = acknowledgement_worth_saying(&sentence)
+            && needs::acknowledgement_is_grounded(&sentence, &said);
+        Ok(worth_saying.then_some((sentence, sentence_at)))
     }
 
     /// Speaks `text` sentence by sentence into the sink, reporting each sentence.

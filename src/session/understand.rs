@@ -3,12 +3,17 @@
 //! turn's JSON schema, extracts needs; the domain merges them; sentence embeddings link
 //! near-duplicates across sessions; and the interviewer picks the one question to ask back.
 //!
-//! Two extraction shapes are offered because small models extract poorly from a big
-//! schema: [`Extraction::Whole`] fills the whole turn update in one constrained call;
+//! The turn follows the dialogue (`needs::TurnPlan`): what the person says is first read
+//! as the answer to the question asked last, in a short constrained call whose answer the
+//! plan checks against their words (or their own sentence stands in); then the rest is
+//! examined for new needs and volunteered slots. Two extraction shapes are offered for
+//! that rest, because small models extract poorly from a big schema:
+//! [`Extraction::Whole`] fills the whole turn update in one constrained call;
 //! [`Extraction::Split`] first lists the needs heard (statement + quote), then fills each
 //! need's missing slots in a short call of its own.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -21,8 +26,8 @@ use crate::llm::constrain::{JsonConstraint, TokenVocab};
 use crate::llm::engine::{GenerateRequest, Generation, GenerationStats, LlmHandle, Sampling};
 use crate::llm::schema::Schema;
 use crate::needs::{
-    self, Discovery, Idea, MergeReport, NeedId, NeedList, NeedSlots, NextQuestion, SessionCoverage,
-    TurnUpdate, UtteranceId,
+    self, AnswerWords, DialogueNote, Discovery, Idea, MergeReport, ModelRequest, NeedId, NeedList,
+    NeedSlots, NextQuestion, SessionCoverage, SketchId, TurnPlan, TurnUpdate, UtteranceId,
 };
 use crate::store::embed::{Embedder, need_embedding_text};
 use crate::store::{SessionId, SessionRecord, SketchInput, Store, StoredNeed, UtteranceInput};
@@ -34,6 +39,8 @@ pub const WHOLE_TURN_MAX_BYTES: usize = 900;
 pub const NEED_LIST_MAX_BYTES: usize = 500;
 /// The largest JSON document one need's slot filling may write (bytes).
 pub const NEED_SLOTS_MAX_BYTES: usize = 500;
+/// The largest JSON document the answer step may write (bytes).
+pub const ANSWER_MAX_BYTES: usize = 160;
 /// Characters of the first utterance that name a session's idea when it has none yet.
 const IDEA_SUMMARY_MAX_CHARS: usize = 200;
 
@@ -84,6 +91,8 @@ pub struct LlmCall {
     pub n_tokens: usize,
     /// The engine's timings.
     pub stats: GenerationStats,
+    /// What the model wrote.
+    pub text: String,
 }
 
 /// What a turn did.
@@ -97,6 +106,8 @@ pub struct TurnOutcome {
     pub question: NextQuestion,
     /// What the merge created, updated and left out.
     pub report: MergeReport,
+    /// What the dialogue did with the turn: the answer taken, needs heard, values dropped.
+    pub dialogue: Vec<DialogueNote>,
     /// Every need of the session as stored, with evidence and duplicate links.
     pub needs: Vec<StoredNeed>,
     /// Coverage over the session's needs.
@@ -115,6 +126,8 @@ pub struct Understand {
     vocab: Arc<TokenVocab>,
     embedder: Option<Embedder>,
     config: UnderstandConfig,
+    /// Set to stop the model work in progress (the session is ending); shared by clones.
+    cancel: Arc<AtomicBool>,
 }
 
 impl Understand {
@@ -130,7 +143,14 @@ impl Understand {
             vocab,
             embedder,
             config,
+            cancel: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The flag that, once set, stops this stage's model calls: the call in progress ends
+    /// at its next token with `LlmError::Cancelled`, and later ones at once.
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.cancel)
     }
 
     /// Runs one turn for `session`: stores the input, extracts, merges, saves and asks.
@@ -142,7 +162,7 @@ impl Understand {
         at: DateTime<Utc>,
     ) -> Result<TurnOutcome, SessionError> {
         let started = Instant::now();
-        let new_utterance_ids = store_turn_input(store, session, input)?;
+        let (new_utterance_ids, _) = store_turn_input(store, session, input)?;
         let mut outcome = self.understand_stored(store, session, &new_utterance_ids, at)?;
         outcome.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok(outcome)
@@ -166,7 +186,8 @@ impl Understand {
         let request = GenerateRequest::chat(chat_messages(&prompt))
             .with_max_new_tokens(max_new_tokens)
             .with_sampling(Sampling::Greedy)
-            .with_stream(stream);
+            .with_stream(stream)
+            .with_cancel(self.cancel_flag());
         Ok(self.llm.submit(request))
     }
 
@@ -195,19 +216,9 @@ impl Understand {
 
         discovery.asked = store.asked_questions(session)?;
         let mut llm_calls = Vec::new();
-        let update = if new_utterance_ids.is_empty() {
-            TurnUpdate::default()
-        } else {
-            match self.config.extraction {
-                Extraction::Whole => {
-                    self.extract_whole(&discovery, new_utterance_ids, &mut llm_calls)?
-                }
-                Extraction::Split => {
-                    self.extract_split(&discovery, new_utterance_ids, &mut llm_calls)?
-                }
-            }
-        };
-        let report = discovery.apply(&update, at)?;
+        let plan = self.plan_turn(&discovery, new_utterance_ids, at, &mut llm_calls)?;
+        let report = discovery.apply(&plan.update, at)?;
+        let update = plan.update;
 
         // Save what changed; new needs get their embeddings so duplicates are linked.
         let changed: Vec<NeedId> = report
@@ -247,17 +258,17 @@ impl Understand {
             store.save_decisions(session, &discovery.decisions)?;
         }
 
-        let question = discovery.next_question();
+        let question = discovery.question_after(&plan.notes);
         let reply = needs::reply_or_question(&update.reply, &question);
-        discovery.record_question(&question);
-        if let Some(asked) = discovery.asked.last() {
-            store.add_asked_question(session, asked, at)?;
+        for asked in discovery.record_question(&question) {
+            store.add_asked_question(session, &asked, at)?;
         }
         Ok(TurnOutcome {
             session,
             reply,
             question,
             report,
+            dialogue: plan.notes,
             needs: store.list_needs(Some(session))?,
             coverage: discovery.coverage(),
             llm_calls,
@@ -265,103 +276,69 @@ impl Understand {
         })
     }
 
-    fn extract_whole(
+    /// Plans the turn: the answer to the pending question first, then the needs heard and
+    /// their slots, each model answer checked by the plan against the person's words.
+    fn plan_turn(
         &self,
         discovery: &Discovery,
         new_utterance_ids: &[UtteranceId],
+        at: DateTime<Utc>,
         llm_calls: &mut Vec<LlmCall>,
-    ) -> Result<TurnUpdate, SessionError> {
-        let question = discovery.next_question();
-        let prompt = needs::turn_prompt(discovery, new_utterance_ids, &question);
-        let schema = at_least_one_need(needs::turn_update_schema_for(discovery));
-        self.constrained(
-            "turn update",
-            &prompt,
-            &schema,
-            WHOLE_TURN_MAX_BYTES,
-            llm_calls,
-        )
-    }
-
-    fn extract_split(
-        &self,
-        discovery: &Discovery,
-        new_utterance_ids: &[UtteranceId],
-        llm_calls: &mut Vec<LlmCall>,
-    ) -> Result<TurnUpdate, SessionError> {
-        let prompt = needs::need_list_prompt(discovery, new_utterance_ids);
-        let schema = at_least_one_need(needs::need_list_schema(discovery));
-        let list: NeedList = self.constrained(
-            "need list",
-            &prompt,
-            &schema,
-            NEED_LIST_MAX_BYTES,
-            llm_calls,
-        )?;
-        // Merge the list into a scratch copy to learn each heard need's number, then fill
-        // the missing slots of each need heard this turn.
-        let mut scratch = discovery.clone();
-        let listed = list.into_turn_update(String::new());
-        let report = scratch.apply(&listed, Utc::now())?;
-        let mut update = listed;
-        let said: String = new_utterance_ids
-            .iter()
-            .filter_map(|id| discovery.utterance(*id))
-            .map(|utterance| utterance.text.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-        let heard: Vec<NeedId> = report
-            .created
-            .iter()
-            .chain(&report.updated)
-            .copied()
-            .collect();
-        for need_id in heard {
-            let Some(need) = scratch.need(need_id) else {
-                continue;
-            };
-            let missing = needs::Coverage::of(need).missing;
-            if missing.is_empty() {
-                continue;
-            }
-            let prompt = needs::need_slots_prompt(&scratch, need_id, &missing, new_utterance_ids)?;
-            let schema = needs::need_slots_schema(&scratch, &missing);
-            let slots: NeedSlots = self.constrained(
-                &format!("slots of {need_id}"),
-                &prompt,
-                &schema,
-                NEED_SLOTS_MAX_BYTES,
-                llm_calls,
-            )?;
-            update
-                .needs
-                .push(slots.grounded(&said).into_need_update(need_id.0));
+    ) -> Result<needs::PlanOutcome, SessionError> {
+        let mut plan = TurnPlan::new(discovery, new_utterance_ids, at);
+        if !plan.has_content() {
+            return Ok(plan.finish());
         }
-        Ok(update)
+        if let Some(request) = plan.answer_request()? {
+            let answer: AnswerWords = self.constrained(&request, ANSWER_MAX_BYTES, llm_calls)?;
+            plan.take_answer(answer.answer.as_deref());
+        }
+        match self.config.extraction {
+            Extraction::Whole => {
+                let request = needs::dialogue::whole_request(&plan);
+                let whole: TurnUpdate =
+                    self.constrained(&request, WHOLE_TURN_MAX_BYTES, llm_calls)?;
+                plan.take_whole(whole);
+            }
+            Extraction::Split => {
+                if let Some(request) = plan.need_list_request() {
+                    let list: NeedList =
+                        self.constrained(&request, NEED_LIST_MAX_BYTES, llm_calls)?;
+                    plan.take_need_list(list);
+                }
+                for (need_id, request) in plan.slot_requests()? {
+                    let slots: NeedSlots =
+                        self.constrained(&request, NEED_SLOTS_MAX_BYTES, llm_calls)?;
+                    plan.take_slots(need_id, slots);
+                }
+            }
+        }
+        Ok(plan.finish())
     }
 
     /// One constrained call: the answer always parses as `T` unless the schema and `T`
     /// disagree, which is a bug reported as [`SessionError::Extraction`].
     fn constrained<T: DeserializeOwned>(
         &self,
-        purpose: &str,
-        prompt: &needs::Prompt,
-        schema: &serde_json::Value,
+        request: &ModelRequest,
         max_document_bytes: usize,
         llm_calls: &mut Vec<LlmCall>,
     ) -> Result<T, SessionError> {
-        let schema = Arc::new(Schema::from_json(schema)?);
+        let purpose = request.purpose.as_str();
+        let schema = Arc::new(Schema::from_json(&request.schema)?);
         let constraint = JsonConstraint::new(schema, Arc::clone(&self.vocab), max_document_bytes)?;
-        let request = GenerateRequest::chat(chat_messages(prompt))
+        let generate = GenerateRequest::chat(chat_messages(&request.prompt))
             .with_max_new_tokens(max_document_bytes)
             .with_sampling(self.config.sampling)
-            .with_constraint(Box::new(constraint));
-        let generation = self.llm.generate(request)?;
+            .with_constraint(Box::new(constraint))
+            .with_cancel(self.cancel_flag());
+        let generation = self.llm.generate(generate)?;
         tracing::debug!(purpose, text = %generation.text, "constrained answer");
         llm_calls.push(LlmCall {
             purpose: purpose.to_string(),
             n_tokens: generation.n_tokens,
             stats: generation.stats.clone(),
+            text: generation.text.clone(),
         });
         serde_json::from_str(&generation.text).map_err(|err| SessionError::Extraction {
             purpose: purpose.to_string(),
@@ -383,49 +360,23 @@ fn chat_messages(prompt: &needs::Prompt) -> Vec<ChatMessage> {
     messages
 }
 
-/// Shortest statement and quote a need may have (characters).
-const MIN_STATEMENT_CHARS: u32 = 16;
-
-/// Requires at least one need in a schema's `needs` array, and statements and quotes of
-/// a sentence's length. Small models otherwise take the shortest valid answer: an empty
-/// list, or a one-word statement (measured: SmolLM2-135M answered `{"needs":[]}` to every
-/// test monologue, then `"statement":"needs"`). A turn with new utterances is about
-/// something, and the merge keeps the evidence honest whatever the model quotes.
-fn at_least_one_need(mut schema: serde_json::Value) -> serde_json::Value {
-    if let Some(needs) = schema
-        .pointer_mut("/properties/needs")
-        .and_then(serde_json::Value::as_object_mut)
-    {
-        needs.insert("minItems".into(), serde_json::json!(1));
-    }
-    for field in ["statement", "quote"] {
-        let pointer = format!("/properties/needs/items/properties/{field}");
-        if let Some(property) = schema
-            .pointer_mut(&pointer)
-            .and_then(serde_json::Value::as_object_mut)
-            && property.get("type") == Some(&serde_json::json!("string"))
-        {
-            property.insert("minLength".into(), serde_json::json!(MIN_STATEMENT_CHARS));
-        }
-    }
-    schema
-}
-
 /// Stores what a turn brings — utterances, then sketches — before any model runs on it,
-/// so nothing captured is lost; returns the new utterances' ids in order.
+/// so nothing captured is lost; returns the new utterances' ids and the new sketches' ids,
+/// each in order.
 pub fn store_turn_input(
     store: &mut Store,
     session: SessionId,
     input: &TurnInput,
-) -> Result<Vec<UtteranceId>, SessionError> {
+) -> Result<(Vec<UtteranceId>, Vec<SketchId>), SessionError> {
     let mut new_utterance_ids = Vec::with_capacity(input.utterances.len());
     for utterance in &input.utterances {
         new_utterance_ids.push(store.add_utterance(session, utterance)?);
     }
+    let mut new_sketch_ids = Vec::with_capacity(input.sketches.len());
     for sketch in &input.sketches {
-        store.add_sketch(session, sketch)?;
+        new_sketch_ids.push(store.add_sketch(session, sketch)?);
     }
-    Ok(new_utterance_ids)
+    Ok((new_utterance_ids, new_sketch_ids))
 }
 
 /// A session's stored state as the domain sees it.

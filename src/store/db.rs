@@ -230,6 +230,30 @@ impl Store {
         })
     }
 
+    /// Records what a vision model read on a stored sketch. The sketch's row is written
+    /// before any model looks at it, so a failing describer loses nothing.
+    pub fn describe_sketch(
+        &mut self,
+        sketch: SketchId,
+        description: &str,
+        labels: &[String],
+    ) -> Result<(), StoreError> {
+        let labels = to_json("sketch labels", labels)?;
+        self.write(|tx| {
+            let n_rows = tx.execute(
+                "UPDATE sketches SET description = ?2, labels = ?3 WHERE id = ?1",
+                params![sketch.0, description, labels],
+            )?;
+            if n_rows == 0 {
+                return Err(StoreError::InvalidInput {
+                    what: "a sketch",
+                    reason: format!("s{} is not stored", sketch.0),
+                });
+            }
+            Ok(())
+        })
+    }
+
     /// Saves a need: inserts it, or updates the session's need with the same number.
     ///
     /// Evidence is only ever added: items not stored yet are appended, and stored items
@@ -470,12 +494,7 @@ impl Store {
                 .map(|(question, need_number, slot)| AskedQuestion {
                     question,
                     need_id: need_number.map(NeedId),
-                    slot: slot.and_then(|name| {
-                        Slot::ALL
-                            .iter()
-                            .copied()
-                            .find(|slot| slot.field_name() == name)
-                    }),
+                    slot: slot.and_then(|name| Slot::from_field_name(&name)),
                 })
                 .collect())
         })
@@ -740,17 +759,19 @@ fn append_new_evidence(
                 start_ms,
                 end_ms,
                 quote,
+                slot,
             } => {
                 tx.execute(
                     "INSERT INTO evidence (need_id, kind, utterance_id, start_ms, end_ms, quote,
-                         created_at)
-                     VALUES (?1, 'utterance', ?2, ?3, ?4, ?5, ?6)",
+                         slot, created_at)
+                     VALUES (?1, 'utterance', ?2, ?3, ?4, ?5, ?6, ?7)",
                     params![
                         row_id.0,
                         utterance_id.0,
                         ms_to_sql("evidence start", *start_ms)?,
                         ms_to_sql("evidence end", *end_ms)?,
                         quote,
+                        slot.map(Slot::field_name),
                         now
                     ],
                 )?;
@@ -771,7 +792,7 @@ fn append_new_evidence(
 /// A need's evidence, oldest first.
 fn evidence_of(conn: &Connection, row_id: NeedRowId) -> Result<Vec<Evidence>, StoreError> {
     let mut statement = conn.prepare_cached(
-        "SELECT kind, utterance_id, sketch_id, start_ms, end_ms, quote, detail
+        "SELECT kind, utterance_id, sketch_id, start_ms, end_ms, quote, detail, slot
          FROM evidence WHERE need_id = ?1 ORDER BY id",
     )?;
     let mut rows = statement.query([row_id.0])?;
@@ -791,6 +812,9 @@ fn evidence_of(conn: &Connection, row_id: NeedRowId) -> Result<Vec<Evidence>, St
                 start_ms: ms_from_sql(row.get::<_, Option<i64>>(3)?.unwrap_or(0))?,
                 end_ms: ms_from_sql(row.get::<_, Option<i64>>(4)?.unwrap_or(0))?,
                 quote: row.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                slot: row
+                    .get::<_, Option<String>>(7)?
+                    .and_then(|name| Slot::from_field_name(&name)),
             },
             "sketch" => Evidence::Sketch {
                 sketch_id: SketchId(

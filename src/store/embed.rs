@@ -22,7 +22,7 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 use super::StoreError;
 use crate::models::ResolvedModel;
 use crate::needs::model::Need;
-use crate::worker::catch_panic;
+use crate::worker::{WorkerErrors, catch_panic, spawn_worker};
 
 /// The longest input, in tokens, `[CLS]` and `[SEP]` included; longer text is cut. This is
 /// sentence-transformers' `max_seq_length` for all-MiniLM-L6-v2 (the model was trained on
@@ -110,35 +110,28 @@ impl std::fmt::Debug for Embedder {
 impl Embedder {
     /// Loads the model on a new worker thread and returns once it is loaded (or failed).
     pub fn spawn(files: &EmbedFiles, device: Device) -> Result<Self, StoreError> {
-        let (request_tx, request_rx) = mpsc::channel::<Request>();
-        let (ready_tx, ready_rx) = mpsc::channel();
         let files = files.clone();
-        std::thread::Builder::new()
-            .name("ideadesk-embed".into())
-            .spawn(move || {
-                let loaded =
-                    catch_panic(|| EmbedModel::load(&files, &device)).unwrap_or_else(|message| {
-                        Err(StoreError::ModelLoad {
-                            path: files.weights.clone(),
-                            reason: format!("the loader failed unexpectedly: {message}"),
-                        })
-                    });
-                match loaded {
-                    Ok(model) => {
-                        let _ = ready_tx.send(Ok(model.info.clone()));
-                        serve(model, request_rx);
-                    }
-                    Err(err) => {
-                        let _ = ready_tx.send(Err(err));
-                    }
-                }
-            })
-            .map_err(|err| {
-                StoreError::Inference(format!("cannot start the embedding worker thread: {err}"))
-            })?;
-        let info = ready_rx.recv().map_err(|_| StoreError::WorkerGone)??;
+        let path = files.weights.clone();
+        let (requests, info) = spawn_worker(
+            "ideadesk-embed",
+            move || EmbedModel::load(&files, &device),
+            |model: &EmbedModel| model.info.clone(),
+            serve,
+            WorkerErrors {
+                load_panicked: Box::new(move |message| StoreError::ModelLoad {
+                    path,
+                    reason: format!("the loader failed unexpectedly: {message}"),
+                }),
+                no_thread: |reason| {
+                    StoreError::Inference(format!(
+                        "cannot start the embedding worker thread: {reason}"
+                    ))
+                },
+                gone: || StoreError::WorkerGone,
+            },
+        )?;
         Ok(Self {
-            requests: request_tx,
+            requests,
             info: Arc::new(info),
         })
     }

@@ -185,6 +185,11 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX asked_questions_by_session ON asked_questions(session_id, id);
     "#,
+    // Version 3: the interview slot an evidence quote filled, so the brief can show where
+    // each slot value was said.
+    r#"
+    ALTER TABLE evidence ADD COLUMN slot TEXT;
+    "#,
 ];
 
 /// The schema version this build writes: the number of migration steps.

@@ -792,21 +792,26 @@ mod direct {
         len: usize,
     ) {
         let mut step = 0;
-        // SAFETY (all three): each pass stays within [step, len) as the caller allows.
         while step + DIRECT_STEPS <= len {
+            // SAFETY: the pass stays within [step, step + DIRECT_STEPS) ⊆ [0, len), which
+            // the caller allows; the CPU features are the caller's too.
             unsafe { pass::<3>(geometry, weights, input, output, step, u16::MAX) };
             step += DIRECT_STEPS;
         }
         while step + 16 <= len {
+            // SAFETY: as above, within [step, step + 16) ⊆ [0, len).
             unsafe { pass::<1>(geometry, weights, input, output, step, u16::MAX) };
             step += 16;
         }
         if step < len {
             let mask = (1u16 << (len - step)) - 1;
+            // SAFETY: as above; the mask keeps the lanes within [step, len).
             unsafe { pass::<1>(geometry, weights, input, output, step, mask) };
         }
     }
 
+    /// # Safety
+    /// Never called: the direct kernel is only built where AVX-512 is available.
     #[cfg(not(target_arch = "x86_64"))]
     pub(super) unsafe fn convolve(
         _geometry: &Geometry,
@@ -820,6 +825,10 @@ mod direct {
 
     /// One pass: 8 output rows × `N_VECTORS` × 16 steps from `step`; `last_mask`
     /// limits the last vector's lanes (the tail of a tile).
+    ///
+    /// # Safety
+    /// As [`convolve`]'s, for the columns [step, step + 16 · `N_VECTORS`) that the mask
+    /// leaves on.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn pass<const N_VECTORS: usize>(
@@ -869,6 +878,7 @@ mod direct {
                     weights.add((in_idx * geometry.kernel_size + tap_idx) * DIRECT_CHANNELS)
                 };
                 for (row_idx, row) in acc.iter_mut().enumerate() {
+                    // SAFETY: `row_idx` < DIRECT_CHANNELS, the tap's 8 weights.
                     let weight = _mm512_set1_ps(unsafe { *tap_weights.add(row_idx) });
                     for (value, x) in row.iter_mut().zip(&xs) {
                         *value = _mm512_fmadd_ps(weight, *x, *value);
@@ -955,6 +965,9 @@ mod tests {
             .unwrap();
 
         let direct = FusedConv1d::new(&weight, Some(&bias), c_out, c_in, kernel_size, dilation);
+        if !direct::available() {
+            crate::compute::simd_kernel_missing("the direct convolution kernel");
+        }
         let expect_direct = direct::available() && c_out.is_multiple_of(DIRECT_CHANNELS);
         assert_eq!(direct.uses_direct_kernel(), expect_direct);
         let per_tap = direct.clone().without_direct_kernel();
@@ -1013,6 +1026,9 @@ mod tests {
             stride,
             padding,
         );
+        if !direct::available() {
+            crate::compute::simd_kernel_missing("the direct transposed-convolution kernel");
+        }
         let expect_direct = direct::available()
             && c_out.is_multiple_of(DIRECT_CHANNELS)
             && kernel_size.is_multiple_of(stride);
@@ -1078,7 +1094,7 @@ mod tests {
                 !direct::available(),
                 "the tiled stage declined on an AVX-512 CPU"
             );
-            eprintln!("no AVX-512 here: only the untiled stage runs");
+            crate::compute::simd_kernel_missing("the tiled HiFi-GAN stage");
             return;
         };
         let mut expected = vec![0f32; n_channels * n_steps];

@@ -22,7 +22,7 @@ use super::phonemize::{Phonemizer, phoneme_ids};
 use super::piper::PiperVoice;
 use super::text::sentences;
 use super::vits::Scales;
-use crate::worker::catch_panic;
+use crate::worker::{WorkerErrors, catch_panic, spawn_worker};
 
 /// Which voice to load.
 #[derive(Debug, Clone, PartialEq)]
@@ -238,35 +238,26 @@ impl LoadedVoice {
 impl Synthesizer {
     /// Loads the voice on a new worker thread and waits until it is ready.
     pub fn spawn(spec: VoiceSpec, device: Device) -> Result<Self, TtsError> {
-        let (request_tx, request_rx) = mpsc::channel::<Request>();
-        let (ready_tx, ready_rx) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("ideadesk-tts".into())
-            .spawn(move || {
-                let loaded =
-                    catch_panic(|| LoadedVoice::load(&spec, &device)).unwrap_or_else(|message| {
-                        Err(TtsError::WorkerGone(format!(
-                            "loading the voice failed unexpectedly: {message}"
-                        )))
-                    });
-                match loaded {
-                    Ok(voice) => {
-                        let _ = ready_tx.send(Ok(voice.info(&spec)));
-                        serve(&voice, request_rx);
-                    }
-                    Err(err) => {
-                        let _ = ready_tx.send(Err(err));
-                    }
-                }
-            })
-            .map_err(|err| {
-                TtsError::WorkerGone(format!("cannot start the speech worker thread: {err}"))
-            })?;
-        let info = ready_rx.recv().map_err(|_| {
-            TtsError::WorkerGone("the speech worker stopped while loading".into())
-        })??;
+        let spec_for_info = spec.clone();
+        let (requests, info) = spawn_worker(
+            "ideadesk-tts",
+            move || LoadedVoice::load(&spec, &device),
+            move |voice: &LoadedVoice| voice.info(&spec_for_info),
+            |voice, requests| serve(&voice, requests),
+            WorkerErrors {
+                load_panicked: Box::new(|message| {
+                    TtsError::WorkerGone(format!(
+                        "loading the voice failed unexpectedly: {message}"
+                    ))
+                }),
+                no_thread: |reason| {
+                    TtsError::WorkerGone(format!("cannot start the speech worker thread: {reason}"))
+                },
+                gone: || TtsError::WorkerGone("the speech worker stopped while loading".into()),
+            },
+        )?;
         Ok(Self {
-            requests: request_tx,
+            requests,
             info: Arc::new(info),
         })
     }

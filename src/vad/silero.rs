@@ -533,16 +533,14 @@ mod tests {
         path
     }
 
-    /// A file of the shared test data (`../shared/data`, or `IDEADESK_TEST_DATA`).
-    fn shared_data(name: &str) -> PathBuf {
-        let dir = std::env::var_os("IDEADESK_TEST_DATA")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-        let path = dir.join(name);
+    /// A file of the repository's test data (`tests/data/`).
+    fn test_data(name: &str) -> PathBuf {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name);
         assert!(
             path.is_file(),
-            "{} is missing: the shared test data lives beside the repository in ../shared/data \
-             (or set IDEADESK_TEST_DATA)",
+            "{} is missing: it is part of the repository; restore it with `git checkout -- tests/data`",
             path.display()
         );
         path
@@ -555,7 +553,7 @@ mod tests {
 
     /// jfk.wav as f32 samples, zero-padded to whole frames as upstream does.
     fn jfk() -> Vec<f32> {
-        let mut reader = hound::WavReader::open(shared_data("jfk.wav")).unwrap();
+        let mut reader = hound::WavReader::open(test_data("jfk.wav")).unwrap();
         let spec = reader.spec();
         assert_eq!((spec.sample_rate, spec.channels), (VAD_SAMPLE_RATE_HZ, 1));
         assert_eq!(spec.sample_format, hound::SampleFormat::Int);

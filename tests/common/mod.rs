@@ -2,6 +2,7 @@
 //! binary under test, and word error rate.
 #![allow(dead_code)]
 
+pub mod interview;
 pub mod scene;
 
 use std::path::{Path, PathBuf};
@@ -34,16 +35,12 @@ pub fn test_model(role: &str, name: &str) -> PathBuf {
     path
 }
 
-/// A file of the shared test data (`../shared/data`, or `IDEADESK_TEST_DATA`).
-pub fn shared_data(name: &str) -> PathBuf {
-    let dir = std::env::var_os("IDEADESK_TEST_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/data"));
-    let path = dir.join(name);
+/// A file of the repository's test data (`tests/data/`, see its README).
+pub fn test_data(name: &str) -> PathBuf {
+    let path = repo_root().join("tests/data").join(name);
     assert!(
         path.is_file(),
-        "{} is missing: the shared test data lives beside the repository in ../shared/data \
-         (or set IDEADESK_TEST_DATA)",
+        "{} is missing: it is part of the repository; restore it with `git checkout -- tests/data`",
         path.display()
     );
     path

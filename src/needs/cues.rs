@@ -1,0 +1,1185 @@
+//! Cue phrases: what a sentence of the person's does, read from its words alone. A
+//! sentence is filler ("Look at this.", "Hmm, okay."), a non-answer ("I don't know yet."),
+//! a correction ("No, it's for teachers, not parents."), or content; content may describe a
+//! problem, a wish or a person, and may carry explicit cues for an interview slot ("right
+//! now they…", "every week", "I would measure success by…").
+//!
+//! Why rules beside a language model: the interview must not depend on the model being
+//! strong. A 135 M model cannot tell a filler from a problem, and even a good model's
+//! answer has to be checked against what was said. Every rule here is a short word list or
+//! word pattern, tested on its own, and used only where a wrong reading costs little: to
+//! keep filler from becoming a need, to notice that an answer speaks to another slot than
+//! the one asked, and to take a slot the person named explicitly.
+
+mod lexicon;
+
+use lexicon::*;
+
+use super::coverage::Slot;
+use super::text::{squash, word_spans};
+
+/// Whether a clause describes a habit: a subject and a habit verb ("she uses…", "they
+/// keep…"), or "by hand".
+fn is_habit(clause: &str) -> bool {
+    let words = cue_words(clause);
+    contains_any(&words, WORKAROUND_HABITS)
+        || words.windows(2).any(|pair| {
+            HABIT_SUBJECTS.contains(&pair[0].as_str()) && HABIT_VERBS.contains(&pair[1].as_str())
+        })
+}
+
+/// The word index before which a people noun counts as the subject.
+const MAX_SUBJECT_WORD_IDX: usize = 5;
+
+/// The most words besides the declining phrase a non-answer may have ("I don't know yet
+/// how they deal with it today" still declines; a longer sentence says something).
+const MAX_NON_ANSWER_EXTRA_WORDS: usize = 6;
+
+/// The most words a correction without an opener ("Landlords, not tenants.") may have.
+const MAX_BARE_CORRECTION_WORDS: usize = 6;
+
+/// What a sentence does in the conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Act {
+    /// Only filler and cue phrases: nothing to capture.
+    Filler,
+    /// Declines to answer ("I don't know yet").
+    NonAnswer,
+    /// A question the person asks ("How would we measure it?"): it restates a topic and
+    /// says nothing to capture.
+    Question,
+    /// Takes something back: `right` replaces `wrong` ("it's for teachers, not parents").
+    Correction {
+        /// The words taken back ("parents").
+        wrong: String,
+        /// The words meant instead ("teachers").
+        right: String,
+    },
+    /// Anything else.
+    Content,
+}
+
+/// A sentence's words, lowercased, in order.
+fn lower_words(text: &str) -> Vec<String> {
+    word_spans(text)
+        .into_iter()
+        .map(|(_, _, word)| word.replace('’', "'"))
+        .collect()
+}
+
+/// A sentence's words for matching cue phrases: lowercased, without the adverbs that may
+/// stand inside a cue.
+fn cue_words(text: &str) -> Vec<String> {
+    lower_words(text)
+        .into_iter()
+        .filter(|word| !CUE_ADVERBS.contains(&word.as_str()))
+        .collect()
+}
+
+/// Whether `pattern` occurs in `words` as consecutive words.
+fn contains_phrase(words: &[String], pattern: &[&str]) -> bool {
+    phrase_position(words, pattern).is_some()
+}
+
+/// Where `pattern` first occurs in `words` as consecutive words.
+fn phrase_position(words: &[String], pattern: &[&str]) -> Option<usize> {
+    if pattern.is_empty() || pattern.len() > words.len() {
+        return None;
+    }
+    (0..=words.len() - pattern.len()).find(|start| {
+        pattern
+            .iter()
+            .enumerate()
+            .all(|(offset, word)| words[start + offset] == *word)
+    })
+}
+
+/// Whether any of `patterns` occurs in `words`.
+fn contains_any(words: &[String], patterns: &[&[&str]]) -> bool {
+    patterns
+        .iter()
+        .any(|pattern| contains_phrase(words, pattern))
+}
+
+/// The sentences of an utterance, each squashed; a sentence ends at `.`, `!` or `?`
+/// followed by a space or the end (so "3.5" and "e.g." inside a word stay whole).
+pub fn sentences(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    for (char_idx, c) in chars.iter().enumerate() {
+        current.push(*c);
+        let at_end = matches!(c, '.' | '!' | '?')
+            && chars
+                .get(char_idx + 1)
+                .is_none_or(|next| next.is_whitespace());
+        if at_end {
+            let sentence = squash(&current);
+            if !sentence.is_empty() {
+                out.push(sentence);
+            }
+            current.clear();
+        }
+    }
+    let rest = squash(&current);
+    if !rest.is_empty() {
+        out.push(rest);
+    }
+    out
+}
+
+/// What a sentence does (see [`Act`]).
+pub fn act(sentence: &str) -> Act {
+    let words = lower_words(sentence);
+    if words.is_empty()
+        || words
+            .iter()
+            .all(|word| FILLER_WORDS.contains(&word.as_str()))
+    {
+        return Act::Filler;
+    }
+    if let Some((wrong, right)) = correction(sentence) {
+        return Act::Correction { wrong, right };
+    }
+    let declines = contains_any(&words, NON_ANSWER_PATTERNS)
+        && content_word_count(&words) <= MAX_NON_ANSWER_EXTRA_WORDS
+        && frequency_phrase(sentence).is_none()
+        && explicit_slot(sentence).is_none();
+    if declines {
+        return Act::NonAnswer;
+    }
+    if sentence.trim_end().ends_with('?') {
+        return Act::Question;
+    }
+    Act::Content
+}
+
+/// Words that are neither filler nor the words of a non-answer phrase.
+fn content_word_count(words: &[String]) -> usize {
+    let pattern_words: Vec<&str> = NON_ANSWER_PATTERNS
+        .iter()
+        .flat_map(|pattern| pattern.iter().copied())
+        .collect();
+    words
+        .iter()
+        .filter(|word| {
+            !FILLER_WORDS.contains(&word.as_str()) && !pattern_words.contains(&word.as_str())
+        })
+        .count()
+}
+
+/// A correction's (wrong, right) words: "no, it's for X, not Y", "X, not Y", "not Y but
+/// X", "I meant X, not Y". `None` for a sentence that takes nothing back.
+pub fn correction(sentence: &str) -> Option<(String, String)> {
+    let spans = word_spans(sentence);
+    let words: Vec<String> = spans
+        .iter()
+        .map(|(_, _, word)| word.replace('’', "'"))
+        .collect();
+    let opened = words
+        .first()
+        .is_some_and(|word| CORRECTION_OPENERS.contains(&word.as_str()))
+        || contains_phrase(&words, &["i", "meant"]);
+    let not_idx = words.iter().position(|word| word == "not")?;
+    // "…, not Y": the comma right before "not".
+    let comma_before_not = not_idx > 0 && {
+        let previous_end = spans[not_idx - 1].1;
+        sentence[previous_end..spans[not_idx].0].contains(',')
+    };
+    let but_idx = words
+        .iter()
+        .skip(not_idx + 1)
+        .position(|word| word == "but")
+        .map(|offset| offset + not_idx + 1);
+    let phrase = |from: usize, to: usize| -> String {
+        let mut from = from;
+        while from < to && is_correction_lead(&words[from]) {
+            from += 1;
+        }
+        if from >= to {
+            return String::new();
+        }
+        squash(sentence[spans[from].0..spans[to - 1].1].trim_end_matches([',', '.', ';', '!', '?']))
+    };
+    let short = words.len() <= MAX_BARE_CORRECTION_WORDS;
+    let (wrong, right) = match but_idx {
+        // "not Y but X".
+        Some(but_idx) if opened || not_idx == 0 => (
+            phrase(not_idx + 1, but_idx),
+            phrase(but_idx + 1, words.len()),
+        ),
+        _ if comma_before_not && (opened || short) => {
+            // "X, not Y": X is the phrase before the comma, after any opener.
+            let end = clause_end(&words, not_idx + 1);
+            (phrase(not_idx + 1, end), phrase(0, not_idx))
+        }
+        _ => return None,
+    };
+    let right = last_words(&right, 4);
+    let wrong = last_words(&wrong, 4);
+    (!wrong.is_empty() && !right.is_empty() && !opened_only_pronoun(&right))
+        .then_some((wrong, right))
+}
+
+/// Whether a word opens a correction or its subject ("no", "sorry", "it's", "for").
+fn is_correction_lead(word: &str) -> bool {
+    CORRECTION_OPENERS.contains(&word)
+        || matches!(
+            word,
+            "it's"
+                | "it"
+                | "is"
+                | "its"
+                | "for"
+                | "i"
+                | "meant"
+                | "mean"
+                | "they're"
+                | "they"
+                | "are"
+                | "the"
+                | "a"
+                | "an"
+                | "that's"
+                | "that"
+                | "was"
+                | "about"
+                | "really"
+        )
+}
+
+/// Whether a correction's right side is only a pronoun (not usable as a replacement).
+fn opened_only_pronoun(right: &str) -> bool {
+    matches!(
+        right.to_lowercase().as_str(),
+        "it" | "them" | "they" | "this" | "that"
+    )
+}
+
+/// The index where the clause starting at `from` ends (a clause break or the end).
+fn clause_end(words: &[String], from: usize) -> usize {
+    words
+        .iter()
+        .skip(from)
+        .position(|word| CLAUSE_BREAKS.contains(&word.as_str()))
+        .map_or(words.len(), |offset| offset + from)
+}
+
+/// The last `n` words of a phrase.
+fn last_words(phrase: &str, n: usize) -> String {
+    let words: Vec<&str> = phrase.split_whitespace().collect();
+    words[words.len().saturating_sub(n)..].join(" ")
+}
+
+/// Whether a sentence says something hurts or goes wrong.
+pub fn is_problem(sentence: &str) -> bool {
+    let words = lower_words(sentence);
+    words
+        .iter()
+        .any(|word| PROBLEM_WORDS.contains(&word.as_str()))
+}
+
+/// Whether a sentence says someone wants something (not what the speaker wants to build).
+pub fn is_wish(sentence: &str) -> bool {
+    let words = cue_words(sentence);
+    contains_any(&words, WISH_PHRASES) && !contains_any(&words, BUILDER_PHRASES)
+}
+
+/// Whether a sentence describes a problem, a wish or a person: the only sentences a need
+/// may be created from.
+pub fn describes_need(sentence: &str) -> bool {
+    act(sentence) == Act::Content
+        && (is_problem(sentence) || is_wish(sentence) || actor_phrase(sentence).is_some())
+}
+
+/// Whether a lowercase word names people (or an organisation of people).
+fn is_people_noun(word: &str) -> bool {
+    PEOPLE_NOUNS.contains(&word)
+}
+
+/// The first phrase naming the people a sentence is about: a people noun with the
+/// describing words before it ("small dental clinics", "independent personal trainers"),
+/// in the sentence's own words and case. Only people in the subject's place (among the
+/// first words) or after "for" count: "They juggle deadlines from ten clients" is not
+/// about clients.
+pub fn actor_phrase(sentence: &str) -> Option<String> {
+    let spans = word_spans(sentence);
+    let words: Vec<String> = spans
+        .iter()
+        .map(|(_, _, word)| word.replace('’', "'"))
+        .collect();
+    let is_about = |idx: usize| {
+        let opening = words[..idx].iter().all(|word| {
+            SUBJECT_LEAD_WORDS.contains(&word.as_str()) || !PHRASE_STOPS.contains(&word.as_str())
+        }) && idx < MAX_SUBJECT_WORD_IDX;
+        let after_for = (1..=4).any(|back| {
+            idx >= back
+                && matches!(
+                    words[idx - back].as_str(),
+                    "for" | "helps" | "help" | "helping" | "serves" | "about" | "hits" | "affects"
+                )
+                && words[idx - back + 1..idx]
+                    .iter()
+                    .all(|word| !matches!(word.as_str(), "for" | "from" | "of" | "with" | "by"))
+        });
+        opening || after_for
+    };
+    let head = words
+        .iter()
+        .enumerate()
+        .position(|(idx, word)| is_people_noun(word) && is_about(idx))?;
+    // "for restaurant kitchens": after "for" the phrase runs on to a break, so a people
+    // noun used as a describing word keeps its head.
+    if head > 0 && words[head - 1] == "for" {
+        let mut last = head;
+        while last + 1 < words.len() && last < head + 3 {
+            let between = &sentence[spans[last].1..spans[last + 1].0];
+            let next = words[last + 1].as_str();
+            if between.contains([',', '.', ';', ':', '!', '?'])
+                || PHRASE_STOPS.contains(&next)
+                || CLAUSE_BREAKS.contains(&next)
+                || is_number_word(next)
+            {
+                break;
+            }
+            last += 1;
+        }
+        if last > head
+            && !words[head..=last]
+                .iter()
+                .skip(1)
+                .all(|word| is_people_noun(word))
+        {
+            // Only extend over a noun that names what the people are ("kitchens"), not a
+            // verb: a following word ending the phrase at a break is taken as such.
+            let ends_at_break = last + 1 == words.len() || {
+                let between = &sentence[spans[last].1..spans[last + 1].0];
+                between.contains([',', '.', ';', ':', '!', '?'])
+                    || PHRASE_STOPS.contains(&words[last + 1].as_str())
+                    || CLAUSE_BREAKS.contains(&words[last + 1].as_str())
+            };
+            if ends_at_break {
+                let last = relative_clause_end(sentence, &spans, &words, last);
+                return Some(squash(&sentence[spans[head].0..spans[last].1]));
+            }
+        }
+    }
+    // Compound heads: "shop owners", "pet owners" — extend right over further people nouns.
+    let mut last = head;
+    while last + 1 < words.len() && is_people_noun(&words[last + 1]) {
+        last += 1;
+    }
+    let mut first = head;
+    while first > 0 && head - (first - 1) <= 3 {
+        let previous = &words[first - 1];
+        let broken = {
+            let between = &sentence[spans[first - 1].1..spans[first].0];
+            between.contains([',', '.', ';', ':', '!', '?'])
+        };
+        if broken || PHRASE_STOPS.contains(&previous.as_str()) || is_number_word(previous) {
+            break;
+        }
+        first -= 1;
+    }
+    let last = relative_clause_end(sentence, &spans, &words, last);
+    Some(squash(&sentence[spans[first].0..spans[last].1]))
+}
+
+/// The most words a relative clause after a people phrase adds ("who live alone and take a
+/// lot of different pills").
+const MAX_RELATIVE_CLAUSE_WORDS: usize = 10;
+
+/// Where a people phrase ends when a relative clause follows it ("older people who live
+/// alone"): at the next punctuation, or after `MAX_RELATIVE_CLAUSE_WORDS` words. Without
+/// one, at `last`.
+fn relative_clause_end(
+    sentence: &str,
+    spans: &[(usize, usize, String)],
+    words: &[String],
+    last: usize,
+) -> usize {
+    let opens = words
+        .get(last + 1)
+        .is_some_and(|word| matches!(word.as_str(), "who" | "that"))
+        && !sentence[spans[last].1..spans[last + 1].0].contains([',', '.', ';', ':', '!', '?']);
+    if !opens {
+        return last;
+    }
+    let mut end = last + 1;
+    while end + 1 < words.len()
+        && end < last + 1 + MAX_RELATIVE_CLAUSE_WORDS
+        && !sentence[spans[end].1..spans[end + 1].0].contains([',', '.', ';', ':', '!', '?'])
+    {
+        end += 1;
+    }
+    end
+}
+
+/// Whether a word is a number (digits or a count word).
+fn is_number_word(word: &str) -> bool {
+    word.chars().all(|c| c.is_ascii_digit()) || COUNT_WORDS.contains(&word)
+}
+
+/// A frequency expression in a sentence ("every single weekday", "two or three times a
+/// week", "every Sunday night", "weekly"), in the sentence's own words.
+pub fn frequency_phrase(sentence: &str) -> Option<String> {
+    let spans = word_spans(sentence);
+    let words: Vec<String> = spans
+        .iter()
+        .map(|(_, _, word)| word.replace('’', "'"))
+        .collect();
+    let text = |first: usize, last: usize| squash(&sentence[spans[first].0..spans[last].1]);
+    // The time noun after "every"/"per": at once, or after words such as "single" or
+    // "other" ("every single weekday", "every other week"), never after a noun ("every
+    // patient the day before").
+    // One other word may stand between ("every market day"), never two ("every patient
+    // the day before").
+    let time_noun_within = |from: usize, max_words: usize| -> Option<usize> {
+        let mut n_other = 0usize;
+        (from..words.len().min(from + max_words))
+            .take_while(|idx| {
+                let known = TIME_NOUNS.contains(&words[*idx].as_str())
+                    || TIME_MODIFIERS.contains(&words[*idx].as_str())
+                    || is_number_word(&words[*idx]);
+                if !known {
+                    n_other += 1;
+                }
+                n_other <= 1
+            })
+            .find(|idx| TIME_NOUNS.contains(&words[*idx].as_str()))
+    };
+    // The time phrase may go on: "every Sunday night", "every weekend during the school year".
+    let extend = |mut last: usize| -> usize {
+        if last + 1 < words.len()
+            && matches!(
+                words[last + 1].as_str(),
+                "night" | "morning" | "evening" | "afternoon"
+            )
+        {
+            last += 1;
+        }
+        let joined_later = last + 1 < words.len() && {
+            let between = &sentence[spans[last].1..spans[last + 1].0];
+            !between.contains([',', '.', ';', ':', '!', '?'])
+        };
+        if joined_later && matches!(words[last + 1].as_str(), "during" | "in" | "at" | "of") {
+            let end = (last + 5).min(words.len() - 1);
+            let mut tail = last + 1;
+            while tail < end && !CLAUSE_BREAKS.contains(&words[tail + 1].as_str()) {
+                tail += 1;
+                if TIME_NOUNS.contains(&words[tail].as_str()) {
+                    last = tail;
+                    break;
+                }
+            }
+        }
+        last
+    };
+    for (idx, word) in words.iter().enumerate() {
+        match word.as_str() {
+            "every" | "each" | "per" => {
+                if let Some(noun) = time_noun_within(idx + 1, 3) {
+                    let start = if idx > 0 && words[idx - 1] == "almost" {
+                        idx - 1
+                    } else {
+                        idx
+                    };
+                    return Some(text(start, extend(noun)));
+                }
+            }
+            "times" | "time" if idx > 0 && is_number_word(&words[idx - 1]) => {
+                // "two or three times a week": back over the count words.
+                let mut start = idx - 1;
+                while start > 0 && is_number_word(&words[start - 1]) {
+                    start -= 1;
+                }
+                let last = match time_noun_within(idx + 1, 3) {
+                    Some(noun) if word == "times" || noun > idx => extend(noun),
+                    _ => idx,
+                };
+                if word == "times" || last > idx {
+                    return Some(text(start, last));
+                }
+            }
+            // "twice a week"; a bare "twice" ("they walk the aisle twice") is no frequency.
+            "twice" | "once" => {
+                if let Some(noun) = time_noun_within(idx + 1, 3) {
+                    return Some(text(idx, extend(noun)));
+                }
+            }
+            _ if FREQUENCY_WORDS.contains(&word.as_str()) => return Some(text(idx, idx)),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The slot a clause names explicitly, if any: how success is measured ("I would measure
+/// success by…"), what hurts ("the worst part is…"), who has it ("the people who have the
+/// problem are…"), the outcome wanted ("they would love…", not "I want to build…"), how
+/// people cope today ("right now they…"), or how often ("it happens every…"). Earlier in
+/// that list wins.
+pub fn explicit_slot(clause: &str) -> Option<Slot> {
+    let words = cue_words(clause);
+    if contains_any(&words, METRIC_PHRASES) {
+        Some(Slot::SuccessMetric)
+    } else if contains_any(&words, PAIN_PHRASES) {
+        Some(Slot::Pain)
+    } else if contains_any(&words, ACTOR_PHRASES) {
+        Some(Slot::Actor)
+    } else if contains_any(&words, OUTCOME_PHRASES) && !contains_any(&words, BUILDER_PHRASES) {
+        Some(Slot::DesiredOutcome)
+    } else if contains_any(&words, WORKAROUND_PHRASES) {
+        Some(Slot::Workaround)
+    } else if is_about_frequency(clause) {
+        Some(Slot::Frequency)
+    } else {
+        None
+    }
+}
+
+/// The strength with which a clause names it outright.
+pub const NAMED: u8 = 3;
+/// The strength of a clear sign ("hate", "they would love", a frequency expression).
+pub const CLEAR: u8 = 2;
+/// The strength of a hint (a problem word, a tool, a number).
+pub const HINT: u8 = 1;
+
+/// How strongly a clause speaks to each slot (in `Slot::ALL` order), from its words
+/// alone: `NAMED` when it names the slot outright, `CLEAR` for a clear sign, `HINT` for a
+/// hint, 0 for nothing.
+pub fn slot_evidence(clause: &str) -> [u8; 6] {
+    let words = lower_words(clause);
+    let mut evidence = [0u8; 6];
+    let mut raise = |slot: Slot, strength: u8| {
+        let slot_idx = slot as usize;
+        evidence[slot_idx] = evidence[slot_idx].max(strength);
+    };
+    let explicit = explicit_slot(clause);
+    if let Some(slot) = explicit {
+        raise(slot, NAMED);
+    }
+    if actor_phrase(clause).is_some() {
+        raise(Slot::Actor, HINT);
+    }
+    if is_strong_pain(clause) {
+        raise(Slot::Pain, CLEAR);
+    } else if is_problem(clause) {
+        raise(Slot::Pain, HINT);
+    }
+    // A frequency expression is taken as its own span, beside whatever else the clause
+    // says, so it counts as named without speaking against the other slots.
+    if explicit != Some(Slot::SuccessMetric) && frequency_phrase(clause).is_some() {
+        raise(Slot::Frequency, NAMED);
+    }
+    if is_wish(clause) {
+        raise(Slot::DesiredOutcome, CLEAR);
+    }
+    if is_habit(clause) {
+        raise(Slot::Workaround, CLEAR);
+    } else if words
+        .iter()
+        .any(|word| WORKAROUND_WORDS.contains(&word.as_str()))
+    {
+        raise(Slot::Workaround, HINT);
+    }
+    if words
+        .iter()
+        .any(|word| METRIC_WORDS.contains(&word.as_str()))
+    {
+        raise(Slot::SuccessMetric, HINT);
+    }
+    if words
+        .iter()
+        .any(|word| FREQUENCY_HINTS.contains(&word.as_str()))
+        || contains_phrase(&words, &["all", "the", "time"])
+        || contains_phrase(&words, &["a", "lot"])
+        || contains_phrase(&words, &["most", "days"])
+    {
+        raise(Slot::Frequency, HINT);
+    }
+    evidence
+}
+
+/// The slots a clause gives evidence of: its explicit slot, frequency when it holds a
+/// frequency expression, what hurts when it says something goes wrong, and who when it
+/// names people.
+pub fn slots_heard(clause: &str) -> Vec<Slot> {
+    let mut slots = Vec::new();
+    if actor_phrase(clause).is_some() {
+        slots.push(Slot::Actor);
+    }
+    if is_problem(clause) {
+        slots.push(Slot::Pain);
+    }
+    let explicit = explicit_slot(clause);
+    if let Some(slot) = explicit {
+        slots.push(slot);
+    }
+    if explicit != Some(Slot::SuccessMetric) && frequency_phrase(clause).is_some() {
+        slots.push(Slot::Frequency);
+    }
+    slots.sort();
+    slots.dedup();
+    slots
+}
+
+/// Whether a clause fits as an answer for `slot`: it does unless it clearly speaks to
+/// another one — names another slot explicitly ("right now they…" is no answer to "how
+/// often?"), or is mostly a frequency expression while something else was asked. Weaker
+/// signs (a problem word, a people noun) do not decide.
+pub fn fits_slot(clause: &str, slot: Slot) -> bool {
+    match explicit_slot(clause) {
+        Some(named) => named == slot,
+        None => slot == Slot::Frequency || !is_about_frequency(clause),
+    }
+}
+
+/// Whether a clause is about how often something happens: a frequency expression that
+/// makes up most of it, or one with "happens" ("It happens every evening, especially on
+/// rainy days").
+pub fn is_about_frequency(clause: &str) -> bool {
+    let Some(phrase) = frequency_phrase(clause) else {
+        return false;
+    };
+    let words = lower_words(clause);
+    let says_happens = words.iter().any(|word| {
+        matches!(
+            word.as_str(),
+            "happen" | "happens" | "happened" | "occurs" | "occur" | "recurs"
+        )
+    }) || contains_phrase(&words, &["comes", "up"]);
+    says_happens || 2 * phrase.split_whitespace().count() >= words.len()
+}
+
+/// The need a clause names as its topic before a comma: "cancellations" in "For the
+/// cancellations, success would be…", "money side" in "For the money side, I'd want…".
+pub fn topic_reference(clause: &str) -> Option<String> {
+    let spans = word_spans(clause);
+    let words: Vec<String> = spans.iter().map(|(_, _, word)| word.clone()).collect();
+    let mut first = 0;
+    if words.first().is_some_and(|word| word == "and") {
+        first += 1;
+    }
+    if words.get(first).is_some_and(|word| word == "as") {
+        first += 1;
+    }
+    if !words
+        .get(first)
+        .is_some_and(|word| matches!(word.as_str(), "for" | "about" | "on"))
+    {
+        return None;
+    }
+    first += 1;
+    if words.get(first).is_some_and(|word| word == "the") {
+        first += 1;
+    }
+    let last = (first..spans.len().min(first + 4)).find(|idx| {
+        spans
+            .get(idx + 1)
+            .is_some_and(|next| clause[spans[*idx].1..next.0].contains(','))
+    })?;
+    Some(squash(&clause[spans[first].0..spans[last].1]))
+}
+
+/// The clauses of a sentence: split before ", and", ", but" and ", so" (unless what comes
+/// before says what is wanted), and at ";".
+pub fn clauses(sentence: &str) -> Vec<String> {
+    let spans = word_spans(sentence);
+    let mut cuts = vec![0usize];
+    for (idx, (start, _, word)) in spans.iter().enumerate() {
+        if idx == 0 {
+            continue;
+        }
+        let between = &sentence[spans[idx - 1].1..*start];
+        // Before ", so" only when the clause before wants nothing: "…, so they call the
+        // colleague at home" is what they do about it, but "a list that follows the
+        // route, so they never double back" says what the list is for.
+        let wants = || {
+            let before = &sentence[cuts.last().copied().unwrap_or(0)..*start];
+            matches!(
+                explicit_slot(before),
+                Some(Slot::DesiredOutcome | Slot::SuccessMetric)
+            )
+        };
+        let is_break = between.contains(';')
+            || (between.contains(',')
+                && (matches!(word.as_str(), "and" | "but") || (word == "so" && !wants())));
+        if is_break {
+            cuts.push(*start);
+        }
+    }
+    cuts.push(sentence.len());
+    cuts.windows(2)
+        .map(|pair| {
+            squash(
+                sentence[pair[0]..pair[1]]
+                    .trim()
+                    .trim_start_matches([',', ';'])
+                    .trim_end_matches([',', ';', '.', '!', '?']),
+            )
+        })
+        .filter(|clause| !clause.is_empty())
+        .collect()
+}
+
+/// A slot value made from a clause: leading fillers ("Well, so, …") and a trailing full
+/// stop dropped, the person's words otherwise kept.
+pub fn clause_value(clause: &str) -> String {
+    let spans = word_spans(clause);
+    let words: Vec<String> = spans
+        .iter()
+        .map(|(_, _, word)| word.replace('’', "'"))
+        .collect();
+    let mut first = 0;
+    while first + 1 < words.len() && LEADING_FILLERS.contains(&words[first].as_str()) {
+        first += 1;
+    }
+    let Some((start, _, _)) = spans.get(first) else {
+        return squash(clause);
+    };
+    squash(clause[*start..].trim_end_matches([',', ';', '.', '!', '?']))
+}
+
+/// The value a clause gives for `slot`, in the person's words: the people phrase for who,
+/// the frequency expression for how often, what success is measured by for the metric
+/// ("the number of missed deadlines" from "I would measure success by the number of
+/// missed deadlines"), the cleaned clause otherwise.
+pub fn slot_value(clause: &str, slot: Slot) -> String {
+    match slot {
+        Slot::Actor => named_actor(clause)
+            .or_else(|| actor_phrase(clause))
+            .unwrap_or_else(|| clause_value(clause)),
+        Slot::Frequency => frequency_phrase(clause).unwrap_or_else(|| clause_value(clause)),
+        Slot::SuccessMetric => metric_phrase(clause).unwrap_or_else(|| clause_value(clause)),
+        Slot::Pain => after_opener(clause, PAIN_PHRASES).unwrap_or_else(|| clause_value(clause)),
+        _ => clause_value(clause),
+    }
+}
+
+/// What a clause says after an opener such as "the problem is (that)": "repair requests"
+/// from "The problem is repair requests". `None` without such an opener, or with too few
+/// words after it.
+fn after_opener(clause: &str, openers: &[&[&str]]) -> Option<String> {
+    let spans = word_spans(clause);
+    let words: Vec<String> = spans
+        .iter()
+        .map(|(_, _, word)| word.replace('’', "'"))
+        .collect();
+    let (at, len) = openers
+        .iter()
+        .filter_map(|pattern| phrase_position(&words, pattern).map(|at| (at, pattern.len())))
+        .min()?;
+    // Only an opener at the start ("The worst part is…"), not one inside the clause.
+    if at > 2 {
+        return None;
+    }
+    let mut first = at + len;
+    while words
+        .get(first)
+        .is_some_and(|word| matches!(word.as_str(), "is" | "was" | "that" | "are"))
+    {
+        first += 1;
+    }
+    let phrase = squash(spans.get(first).map(|(start, _, _)| &clause[*start..])?)
+        .trim_end_matches([',', ';', '.', '!', '?'])
+        .to_string();
+    (phrase.split_whitespace().count() >= MIN_METRIC_WORDS).then_some(phrase)
+}
+
+/// The head noun of a people phrase, normalised: the people noun itself ("owner" in "corner
+/// shop owners", "producer" in "independent podcast producers who edit shows"), or the
+/// last word of a phrase without one.
+pub fn head_noun(phrase: &str) -> Option<String> {
+    let words = lower_words(phrase);
+    let first = words.iter().position(|word| is_people_noun(word));
+    let head = match first {
+        Some(mut idx) => {
+            while idx + 1 < words.len() && is_people_noun(&words[idx + 1]) {
+                idx += 1;
+            }
+            &words[idx]
+        }
+        None => words.last()?,
+    };
+    Some(super::text::normalise_word(head))
+}
+
+/// The people a sentence is about: named outright ("it's for vendors at the market") or
+/// in passing ("small bakeries throw away bread").
+pub fn actor_of(sentence: &str) -> Option<String> {
+    if explicit_slot(sentence) == Some(Slot::Actor) {
+        named_actor(sentence).or_else(|| actor_phrase(sentence))
+    } else {
+        actor_phrase(sentence)
+    }
+}
+
+/// The people a clause names outright: what follows "are" in "the people who have the
+/// problem are the line cooks", or "for" in "it's for vendors at the market".
+fn named_actor(clause: &str) -> Option<String> {
+    let spans = word_spans(clause);
+    let words: Vec<String> = spans
+        .iter()
+        .map(|(_, _, word)| word.replace('’', "'"))
+        .collect();
+    let cue = ACTOR_PHRASES
+        .iter()
+        .filter_map(|pattern| phrase_position(&words, pattern).map(|at| (at, pattern.len())))
+        .min()?;
+    let after_cue = cue.0 + cue.1;
+    // "it hits the nurses who…", "this is about home care nurses": the people follow the
+    // cue; "the people who have the problem are the line cooks": they follow "are".
+    let ends_in_verb = matches!(
+        words[after_cue - 1].as_str(),
+        "hits" | "affects" | "about" | "for" | "at"
+    );
+    let first = if ends_in_verb {
+        after_cue
+    } else {
+        let link = (cue.0..words.len()).find(|idx| {
+            matches!(words[*idx].as_str(), "are" | "is" | "for" | "at")
+                && (*idx >= after_cue - 1 || words[*idx] == "for" || words[*idx] == "at")
+        })?;
+        link + 1
+    };
+    if first >= words.len() {
+        return None;
+    }
+    let phrase = squash(clause[spans[first].0..].trim_end_matches([',', ';', '.', '!', '?']));
+    (!phrase.is_empty()).then_some(phrase)
+}
+
+/// What a metric clause says is measured: its words after the metric cue and the linking
+/// words ("is", "would be", "if", "by"), or `None` when nothing follows.
+fn metric_phrase(clause: &str) -> Option<String> {
+    let spans = word_spans(clause);
+    let words: Vec<String> = spans
+        .iter()
+        .map(|(_, _, word)| word.replace('’', "'"))
+        .collect();
+    let cue = METRIC_PHRASES
+        .iter()
+        .filter_map(|pattern| phrase_position(&words, pattern))
+        .min()?;
+    let first =
+        (cue..words.len()).find(|idx| !METRIC_LINK_WORDS.contains(&words[*idx].as_str()))?;
+    let phrase = squash(clause[spans[first].0..].trim_end_matches([',', ';', '.', '!', '?']));
+    (phrase.split_whitespace().count() >= MIN_METRIC_WORDS).then_some(phrase)
+}
+
+/// The fewest words a metric taken from after its cue has ("zero" alone says too little).
+const MIN_METRIC_WORDS: usize = 2;
+
+/// Whether a clause says plainly that something hurts.
+pub fn is_strong_pain(clause: &str) -> bool {
+    lower_words(clause)
+        .iter()
+        .any(|word| STRONG_PAIN_WORDS.contains(&word.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn act_cases() {
+        let check = |sentence: &str, expected: Act| {
+            assert_eq!(act(sentence), expected, "{sentence:?}");
+        };
+        let correction = |wrong: &str, right: &str| Act::Correction {
+            wrong: wrong.to_string(),
+            right: right.to_string(),
+        };
+        check("Look at this sketch.", Act::Filler);
+        check("Hmm, okay.", Act::Filler);
+        check("Let me think.", Act::Filler);
+        check("Okay, here it is.", Act::Filler);
+        check("How we'd measure it?", Act::Question);
+        check("", Act::Filler);
+        check("I honestly don't know yet.", Act::NonAnswer);
+        check("No idea, I'd have to ask them.", Act::NonAnswer);
+        check("I'm not sure.", Act::NonAnswer);
+        check(
+            "I honestly don't know yet how they deal with it today.",
+            Act::NonAnswer,
+        );
+        check(
+            "They don't know when the next delivery arrives.",
+            Act::Content,
+        );
+        check(
+            "No, sorry, it's for teachers, not parents.",
+            correction("parents", "teachers"),
+        );
+        check(
+            "Actually it's not for parents but for teachers.",
+            correction("parents", "teachers"),
+        );
+        check(
+            "Landlords, not tenants.",
+            correction("tenants", "Landlords"),
+        );
+        check(
+            "I meant small shops, not supermarkets.",
+            correction("supermarkets", "small shops"),
+        );
+        check("Patients do not show up.", Act::Content);
+        check("I'm not sure, but probably every week.", Act::Content);
+        check("They can't pay on time, not even in cash.", Act::Content);
+        check(
+            "It shows a dashboard for freelance translators.",
+            Act::Content,
+        );
+    }
+
+    #[test]
+    fn need_cases() {
+        // (sentence, problem, wish, actor)
+        let check = |sentence: &str, problem: bool, wish: bool, actor: Option<&str>| {
+            assert_eq!(is_problem(sentence), problem, "problem: {sentence:?}");
+            assert_eq!(is_wish(sentence), wish, "wish: {sentence:?}");
+            assert_eq!(actor_phrase(sentence).as_deref(), actor, "{sentence:?}");
+        };
+        check(
+            "It shows a dashboard for freelance translators.",
+            false,
+            false,
+            Some("freelance translators"),
+        );
+        check(
+            "I want to build something for small dental clinics.",
+            false,
+            false,
+            Some("small dental clinics"),
+        );
+        check(
+            "Independent personal trainers lose clients when sessions get cancelled.",
+            true,
+            false,
+            Some("Independent personal trainers"),
+        );
+        check(
+            "Corner shop owners count their stock by hand.",
+            false,
+            false,
+            Some("Corner shop owners"),
+        );
+        check(
+            "They would love to sell the leftovers cheaply.",
+            false,
+            true,
+            None,
+        );
+        check("Look at this sketch.", false, false, None);
+        check(
+            "By the way, I had a great coffee this morning.",
+            false,
+            false,
+            None,
+        );
+        check(
+            "They juggle deadlines from ten different clients by email.",
+            true,
+            false,
+            None,
+        );
+        check(
+            "Today the receptionist phones every patient the day before.",
+            false,
+            false,
+            Some("receptionist"),
+        );
+    }
+
+    #[test]
+    fn frequency_cases() {
+        let check = |sentence: &str, expected: Option<&str>| {
+            assert_eq!(
+                frequency_phrase(sentence).as_deref(),
+                expected,
+                "{sentence:?}"
+            );
+        };
+        check(
+            "It happens every single weekday.",
+            Some("every single weekday"),
+        );
+        check(
+            "It happens two or three times a week, and they don't get paid.",
+            Some("two or three times a week"),
+        );
+        check(
+            "Every week at least one deadline slips because a message gets buried.",
+            Some("Every week"),
+        );
+        check(
+            "They count their stock by hand every Sunday night.",
+            Some("every Sunday night"),
+        );
+        check(
+            "That's every single weekend during the school year.",
+            Some("every single weekend during the school year"),
+        );
+        check("We meet weekly.", Some("weekly"));
+        check("She calls twice a day.", Some("twice a day"));
+        check(
+            "It comes up a couple of times a month per flat, more in winter.",
+            Some("a couple of times a month"),
+        );
+        check(
+            "They walk the whole aisle twice because the list is unsorted.",
+            None,
+        );
+        check(
+            "That's every market day, so once or twice a week.",
+            Some("every market day"),
+        );
+        check(
+            "The receptionist phones every patient the day before.",
+            None,
+        );
+        check("They keep a notebook next to the keyboard.", None);
+    }
+
+    #[test]
+    fn slot_cases() {
+        let check = |clause: &str, expected: &[Slot]| {
+            assert_eq!(slots_heard(clause), expected, "{clause:?}");
+        };
+        check(
+            "I would measure success by the number of missed deadlines per month going to zero",
+            &[Slot::Pain, Slot::SuccessMetric],
+        );
+        check(
+            "They currently keep a notebook next to the keyboard",
+            &[Slot::Workaround],
+        );
+        check(
+            "They would love to sell the leftovers cheaply before closing time",
+            &[Slot::DesiredOutcome],
+        );
+        check(
+            "I want to build something for small dental clinics",
+            &[Slot::Actor],
+        );
+        check("It happens every single weekday", &[Slot::Frequency]);
+        check(
+            "Every week at least one deadline slips",
+            &[Slot::Pain, Slot::Frequency],
+        );
+    }
+
+    #[test]
+    fn fit_cases() {
+        let check = |clause: &str, slot: Slot, expected: bool| {
+            assert_eq!(fits_slot(clause, slot), expected, "{clause:?} for {slot:?}");
+        };
+        check(
+            "I would measure success by the number of missed deadlines",
+            Slot::DesiredOutcome,
+            false,
+        );
+        check(
+            "I would measure success by the number of missed deadlines",
+            Slot::SuccessMetric,
+            true,
+        );
+        check("They currently keep a notebook", Slot::Frequency, false);
+        check("They currently keep a notebook", Slot::Workaround, true);
+        check("Mostly the receptionist", Slot::Actor, true);
+        check(
+            "What I'd really like is a plan for the week that is ready in ten minutes",
+            Slot::Workaround,
+            false,
+        );
+        check(
+            "For the cancellations, success would be fewer than one lost session a month",
+            Slot::Pain,
+            false,
+        );
+        check("It is really annoying", Slot::Pain, true);
+        check("Every Monday morning", Slot::Frequency, true);
+        check("Every Monday morning", Slot::Pain, false);
+        check("Pretty much all the time", Slot::Frequency, true);
+        check(
+            "It happens every evening, especially on rainy days",
+            Slot::Workaround,
+            false,
+        );
+    }
+
+    #[test]
+    fn clause_and_value_cases() {
+        assert_eq!(
+            clauses(
+                "It happens two or three times a week, and they don't get paid for the empty slot."
+            ),
+            vec![
+                "It happens two or three times a week",
+                "and they don't get paid for the empty slot"
+            ]
+        );
+        assert_eq!(
+            clauses("What they need is a list that follows the route, so they never double back."),
+            vec!["What they need is a list that follows the route, so they never double back"]
+        );
+        assert_eq!(
+            clauses("They have no idea what happened, so they call the colleague at home."),
+            vec![
+                "They have no idea what happened",
+                "so they call the colleague at home"
+            ]
+        );
+        assert_eq!(
+            clauses("The owners hate it, because the waste eats their margin."),
+            vec!["The owners hate it, because the waste eats their margin"]
+        );
+        assert_eq!(
+            clause_value("Well, um, they keep a notebook."),
+            "they keep a notebook"
+        );
+        assert_eq!(
+            clause_value("and they don't get paid"),
+            "they don't get paid"
+        );
+        let check_value = |clause: &str, slot: Slot, expected: &str| {
+            assert_eq!(slot_value(clause, slot), expected, "{clause:?}");
+        };
+        check_value(
+            "I would measure success by the number of missed deadlines per month going to zero",
+            Slot::SuccessMetric,
+            "the number of missed deadlines per month going to zero",
+        );
+        check_value(
+            "Success means the no-show rate drops below five percent",
+            Slot::SuccessMetric,
+            "the no-show rate drops below five percent",
+        );
+        check_value(
+            "I'd call it a success if the count took less than thirty minutes",
+            Slot::SuccessMetric,
+            "the count took less than thirty minutes",
+        );
+        check_value("Success", Slot::SuccessMetric, "Success");
+        check_value(
+            "The problem is repair requests",
+            Slot::Pain,
+            "repair requests",
+        );
+        check_value(
+            "The worst part is that they still run out of the popular items",
+            Slot::Pain,
+            "they still run out of the popular items",
+        );
+        check_value(
+            "It happens every single weekday",
+            Slot::Frequency,
+            "every single weekday",
+        );
+        assert_eq!(
+            sentences("Look at this sketch. It costs 3.5 hours! Really?"),
+            vec!["Look at this sketch.", "It costs 3.5 hours!", "Really?"]
+        );
+    }
+}

@@ -1,0 +1,417 @@
+//! The plan on scripted turns with a fake model: what each turn captures.
+
+use super::*;
+use crate::needs::discovery::AskedQuestion;
+use crate::needs::model::{Evidence, Idea, Utterance};
+use crate::needs::update::HeardNeed;
+
+/// What a fake model answers in a test turn.
+#[derive(Default)]
+struct Model<'a> {
+    /// The answer step's words.
+    answer: Option<&'a str>,
+    /// The need list: (statement, quote).
+    needs: Vec<(&'a str, &'a str)>,
+    /// Slot values by field name, for every need asked about.
+    slots: Vec<(Slot, &'a str)>,
+}
+
+/// A session after some turns: each turn is (what was said, the slot asked just before
+/// it, the fake model's answers).
+struct Session {
+    discovery: Discovery,
+    notes: Vec<DialogueNote>,
+}
+
+/// One scripted turn: what was said, the slot asked just before it, the fake model.
+type ScriptedTurn<'a> = (&'a str, Option<(u32, Slot)>, Model<'a>);
+
+fn run(turns: &[ScriptedTurn]) -> Session {
+    let mut discovery = Discovery::new(Idea::default());
+    let mut notes = Vec::new();
+    let mut next_id = 1;
+    for (said, asked, model) in turns {
+        if let Some((need, slot)) = asked {
+            discovery.asked.push(AskedQuestion {
+                question: format!("about {slot:?}?"),
+                need_id: Some(NeedId(*need)),
+                slot: Some(*slot),
+            });
+        }
+        let mut ids = Vec::new();
+        for sentence in cues::sentences(said) {
+            let id = UtteranceId(next_id);
+            next_id += 1;
+            let added = discovery.add_utterance(Utterance {
+                id,
+                start_ms: 0,
+                end_ms: 1,
+                text: sentence,
+            });
+            assert_eq!(added, Ok(()));
+            ids.push(id);
+        }
+        let mut plan = TurnPlan::new(&discovery, &ids, DateTime::<Utc>::default());
+        if plan.answer_request().ok().flatten().is_some() {
+            plan.take_answer(model.answer);
+        }
+        if plan.need_list_request().is_some() {
+            let first = ids.first().map_or(0, |id| id.0);
+            plan.take_need_list(NeedList {
+                needs: model
+                    .needs
+                    .iter()
+                    .map(|(statement, quote)| HeardNeed {
+                        statement: statement.to_string(),
+                        utterance: first,
+                        quote: quote.to_string(),
+                    })
+                    .collect(),
+            });
+        }
+        for (need_id, _) in plan.slot_requests().unwrap_or_default() {
+            let value = |slot: Slot| {
+                model
+                    .slots
+                    .iter()
+                    .find(|(wanted, _)| *wanted == slot)
+                    .map(|(_, value)| value.to_string())
+            };
+            plan.take_slots(
+                need_id,
+                NeedSlots {
+                    actor: value(Slot::Actor),
+                    pain: value(Slot::Pain),
+                    workaround: value(Slot::Workaround),
+                    frequency: value(Slot::Frequency),
+                    desired_outcome: value(Slot::DesiredOutcome),
+                    success_metric: value(Slot::SuccessMetric),
+                    utterance: None,
+                    quote: None,
+                },
+            );
+        }
+        let outcome = plan.finish();
+        assert!(
+            discovery
+                .apply(&outcome.update, DateTime::<Utc>::default())
+                .is_ok()
+        );
+        notes.extend(outcome.notes);
+    }
+    Session { discovery, notes }
+}
+
+fn none() -> Model<'static> {
+    Model::default()
+}
+
+/// Checks one need's statement words and slots after a session.
+fn check(session: &Session, need: u32, statement_has: &str, slots: &[(Slot, Option<&str>)]) {
+    let Some(found) = session.discovery.need(NeedId(need)) else {
+        panic!("no N{need}: {:#?}", session.discovery.needs);
+    };
+    assert!(
+        found
+            .statement
+            .to_lowercase()
+            .contains(&statement_has.to_lowercase()),
+        "N{need} statement {:?} lacks {statement_has:?}",
+        found.statement
+    );
+    for (slot, expected) in slots {
+        assert_eq!(
+            slot.value(found),
+            *expected,
+            "N{need} {slot:?} in {found:#?}\nnotes {:#?}",
+            session.notes
+        );
+    }
+}
+
+const OPENING: &str = "It shows a dashboard for freelance translators. They juggle deadlines from ten clients by email.";
+
+#[test]
+fn the_asked_slot_is_filled_from_the_answer_without_any_model() {
+    let session = run(&[
+        (OPENING, None, none()),
+        (
+            "Every week at least one deadline slips because a message gets buried.",
+            Some((1, Slot::Pain)),
+            none(),
+        ),
+        (
+            "They currently keep a notebook next to the keyboard.",
+            Some((1, Slot::Workaround)),
+            none(),
+        ),
+    ]);
+    check(
+        &session,
+        1,
+        "freelance translators juggle deadlines",
+        &[
+            (Slot::Actor, Some("freelance translators")),
+            (
+                Slot::Pain,
+                Some("Every week at least one deadline slips because a message gets buried"),
+            ),
+            (Slot::Frequency, Some("Every week")),
+            (
+                Slot::Workaround,
+                Some("They currently keep a notebook next to the keyboard"),
+            ),
+        ],
+    );
+    assert_eq!(
+        session.discovery.needs.len(),
+        1,
+        "{:#?}",
+        session.discovery.needs
+    );
+}
+
+#[test]
+fn an_answer_that_names_another_slot_fills_that_slot() {
+    let session = run(&[
+        (OPENING, None, none()),
+        (
+            "I would measure success by the number of missed deadlines going to zero.",
+            Some((1, Slot::DesiredOutcome)),
+            // The model takes the metric for the outcome asked about; the person named
+            // the metric outright.
+            Model {
+                answer: Some("the number of missed deadlines going to zero"),
+                ..none()
+            },
+        ),
+    ]);
+    check(
+        &session,
+        1,
+        "translators",
+        &[
+            (Slot::DesiredOutcome, None),
+            (
+                Slot::SuccessMetric,
+                Some("the number of missed deadlines going to zero"),
+            ),
+        ],
+    );
+    assert!(session.notes.iter().any(|note| matches!(
+        note,
+        DialogueNote::NotAnswered {
+            slot: Slot::DesiredOutcome,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn filler_cues_and_sketch_only_turns_create_no_need() {
+    for said in ["Look at this sketch.", "Hmm, okay.", "Let me think.", ""] {
+        // The model invents a need; it quotes nothing the person said.
+        let session = run(&[(
+            said,
+            None,
+            Model {
+                needs: vec![(
+                    "Dog owners need to remember their pets' medicine",
+                    "Look at this sketch.",
+                )],
+                ..none()
+            },
+        )]);
+        assert!(
+            session.discovery.needs.is_empty(),
+            "{said:?}: {:#?}",
+            session.discovery.needs
+        );
+    }
+}
+
+#[test]
+fn a_copied_example_or_schema_text_never_becomes_a_need() {
+    let session = run(&[(
+        OPENING,
+        None,
+        Model {
+            needs: vec![
+                // The prompt's own example, copied.
+                (
+                    "Beekeepers lose track of treated hives",
+                    "Beekeepers lose track of which hive they treated",
+                ),
+                // The prompt's state line format, with the person's quote.
+                (
+                    "N1: deadlines | frequency: weekly | missing: pain",
+                    "They juggle deadlines from ten clients by email",
+                ),
+            ],
+            slots: vec![(Slot::Workaround, "they ring the beekeeping club")],
+            ..none()
+        },
+    )]);
+    assert_eq!(session.discovery.needs.len(), 1);
+    check(
+        &session,
+        1,
+        "juggle deadlines from ten clients",
+        &[(Slot::Workaround, None)],
+    );
+    for marker in crate::needs::prompt::EXAMPLE_MARKERS {
+        let stored = serde_json::to_string(&session.discovery.needs).unwrap_or_default();
+        assert!(!stored.to_lowercase().contains(marker), "{stored}");
+    }
+}
+
+#[test]
+fn a_statement_in_other_words_is_rewritten_from_the_persons_sentence() {
+    let session = run(&[(
+        "Small bakeries throw away a lot of bread at the end of the day.",
+        None,
+        Model {
+            needs: vec![(
+                "Dog owners need to remember their pets' medicine",
+                "Small bakeries throw away a lot of bread",
+            )],
+            ..none()
+        },
+    )]);
+    check(
+        &session,
+        1,
+        "Small bakeries throw away a lot of bread at the end of the day",
+        &[(Slot::Actor, Some("Small bakeries"))],
+    );
+    assert!(session.notes.iter().any(|note| matches!(
+        note,
+        DialogueNote::NeedHeard {
+            rewritten: true,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_correction_updates_the_statement_and_keeps_both_quotes() {
+    let session = run(&[
+        (
+            "Parents never have time to plan the school week.",
+            None,
+            none(),
+        ),
+        (
+            "No, sorry, it's for teachers, not parents.",
+            Some((1, Slot::Pain)),
+            none(),
+        ),
+    ]);
+    check(
+        &session,
+        1,
+        "Teachers never have time",
+        &[(Slot::Actor, Some("Teachers"))],
+    );
+    let quotes: Vec<&str> = session.discovery.needs[0]
+        .evidence
+        .iter()
+        .filter_map(|evidence| match evidence {
+            Evidence::Utterance { quote, .. } => Some(quote.as_str()),
+            Evidence::Sketch { .. } => None,
+        })
+        .collect();
+    assert!(
+        quotes.iter().any(|quote| quote.contains("Parents never")),
+        "{quotes:?}"
+    );
+    assert!(
+        quotes.iter().any(|quote| quote.contains("not parents")),
+        "{quotes:?}"
+    );
+}
+
+#[test]
+fn refusals_and_digressions_fill_nothing() {
+    let session = run(&[
+        (OPENING, None, none()),
+        ("I honestly don't know yet.", Some((1, Slot::Pain)), none()),
+        (
+            "By the way, I had a great coffee this morning at the station.",
+            Some((1, Slot::Workaround)),
+            Model {
+                answer: Some("a great coffee this morning"),
+                ..none()
+            },
+        ),
+    ]);
+    check(
+        &session,
+        1,
+        "translators",
+        &[(Slot::Pain, None), (Slot::Workaround, None)],
+    );
+    assert!(session.notes.iter().any(|note| matches!(
+        note,
+        DialogueNote::Declined {
+            slot: Slot::Pain,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn another_problem_starts_a_need_of_its_own() {
+    let session = run(&[
+        (
+            "Independent personal trainers lose clients when sessions get cancelled.",
+            None,
+            none(),
+        ),
+        (
+            "There's a second problem. Trainers spend hours every month writing workout plans.",
+            Some((1, Slot::Pain)),
+            none(),
+        ),
+    ]);
+    assert_eq!(
+        session.discovery.needs.len(),
+        2,
+        "{:#?}",
+        session.discovery.needs
+    );
+    check(
+        &session,
+        2,
+        "Trainers spend hours every month writing workout plans",
+        &[
+            (Slot::Actor, Some("Trainers")),
+            (Slot::Frequency, Some("every month")),
+        ],
+    );
+    check(&session, 1, "personal trainers", &[(Slot::Pain, None)]);
+}
+
+#[test]
+fn a_model_value_the_person_never_said_is_dropped() {
+    let session = run(&[
+        (OPENING, None, none()),
+        (
+            "Every week at least one deadline slips.",
+            Some((1, Slot::Pain)),
+            Model {
+                slots: vec![
+                    (Slot::Workaround, "a shared calendar app"),
+                    (Slot::SuccessMetric, "dysfunctional"),
+                ],
+                ..none()
+            },
+        ),
+    ]);
+    check(
+        &session,
+        1,
+        "translators",
+        &[(Slot::Workaround, None), (Slot::SuccessMetric, None)],
+    );
+}
