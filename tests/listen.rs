@@ -524,3 +524,62 @@ fn a_real_microphone_through_the_alsa_file_plugin_is_heard_and_answered() {
         "the reply {said:?} was heard back as {heard_back:?} (WER {reply_wer:.2})"
     );
 }
+
+/// How long Ctrl-C may take to end a session in the middle of a turn: the model work is
+/// cancelled and the quit waits at most 0.4 s for it, then writes the brief.
+const MAX_QUIT_S: f64 = 1.5;
+
+/// Ctrl-C while a turn is being understood: the session says it is stopping at once,
+/// cancels the model work, writes the brief and ends cleanly, within `MAX_QUIT_S`.
+#[test]
+fn ctrl_c_in_the_middle_of_a_turn_stops_at_once_and_writes_the_brief() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let audio = dir.path().join("idea.wav");
+    common::synthesize_speech(&audio, "en-us", &SCRIPT);
+    let events_path = dir.path().join("events.jsonl");
+    let brief = dir.path().join("brief.md");
+    let data = dir.path().join("data");
+    let mut child = listen(&data)
+        .arg("--audio")
+        .arg(&audio)
+        .args(["--no-tui", "--no-speech", "--events"])
+        .arg(&events_path)
+        .arg("--brief")
+        .arg(&brief)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("listen starts");
+    wait_for_event(&mut child, &events_path, CHILD_TIMEOUT, |events| {
+        !of_kind(events, "turn_started").is_empty()
+    });
+    let interrupted_at = Instant::now();
+    let status = interrupt_and_wait(&mut child);
+    let quit_s = interrupted_at.elapsed().as_secs_f64();
+    let mut stdout = String::new();
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            stdout.push_str(&line);
+            stdout.push('\n');
+        }
+    }
+    assert!(
+        status.success(),
+        "Ctrl-C ends the session cleanly: {status}"
+    );
+    assert!(
+        quit_s < MAX_QUIT_S,
+        "Ctrl-C took {quit_s:.2} s to end the session"
+    );
+    assert!(stdout.contains("stopping…"), "{stdout}");
+    let events = read_events(&events_path);
+    let order: Vec<&str> = kinds(&events)
+        .into_iter()
+        .filter(|kind| matches!(*kind, "stopping" | "brief_written" | "ended"))
+        .collect();
+    assert_eq!(order, ["stopping", "brief_written", "ended"], "{events:#?}");
+    assert!(brief.is_file(), "the brief is written");
+    // Nothing the person said is lost.
+    let transcripts = of_kind(&events, "transcript").len();
+    assert!(transcripts >= 1, "{events:#?}");
+}

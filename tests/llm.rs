@@ -930,3 +930,44 @@ fn sampled_constrained_answers_of_tiny_random_qwen_models_all_validate() {
         check_constrained_generations(&mut engine, architecture, 200, TINY_NEEDS_MAX_BYTES);
     }
 }
+
+/// The most a cancelled generation may run on after its flag is set: one decode step of
+/// SmolLM2 is a few milliseconds, so this bound is loose for a busy 2-core machine.
+const MAX_CANCEL_DELAY: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// A generation whose cancel flag is set ends at its next token with `Cancelled`, and one
+/// whose flag is already set does no work at all: a quitting session waits for neither.
+#[test]
+fn a_cancelled_generation_stops_at_the_next_token() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+    let engine = LlmEngine::spawn(&smollm2_path(), None, Device::Cpu, EngineOptions::default())
+        .expect("SmolLM2 loads");
+    let end_token_ids = engine.tokenizer().end_token_ids().to_vec();
+    let request = |cancel: &Arc<AtomicBool>| {
+        GenerateRequest::chat(capital_question())
+            .with_max_new_tokens(2_000)
+            .with_constraint(Box::new(NoEnd {
+                end_token_ids: end_token_ids.clone(),
+            }))
+            .with_cancel(Arc::clone(cancel))
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    let reply = engine.submit(request(&cancel));
+    std::thread::sleep(Duration::from_millis(200));
+    cancel.store(true, Ordering::SeqCst);
+    let cancelled_at = Instant::now();
+    let result = reply.recv().expect("the worker answers");
+    let delay = cancelled_at.elapsed();
+    assert!(
+        matches!(result, Err(LlmError::Cancelled)),
+        "{:?}",
+        result.map(|generation| generation.n_tokens)
+    );
+    assert!(delay < MAX_CANCEL_DELAY, "stopped {delay:?} after the flag");
+
+    let started = Instant::now();
+    let result = engine.generate(request(&cancel));
+    assert!(matches!(result, Err(LlmError::Cancelled)), "{result:?}");
+    assert!(started.elapsed() < MAX_CANCEL_DELAY);
+}

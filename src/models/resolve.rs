@@ -129,6 +129,9 @@ pub struct Resolver {
     options: ResolverOptions,
     integrity: IntegrityStore,
     hub: Option<Hub>,
+    /// Whether the hub's host answered once; checked before the first download only, so
+    /// reading the hub cache never touches the network.
+    hub_reachable: bool,
 }
 
 impl Resolver {
@@ -153,6 +156,7 @@ impl Resolver {
             options,
             integrity,
             hub: None,
+            hub_reachable: false,
         })
     }
 
@@ -182,13 +186,15 @@ impl Resolver {
 
     /// Which manifest entry applies to a role: with a local models directory, the preset's
     /// files when they are all there, else the test layout when it is all there, else the
-    /// preset (reported missing); without one, the preset.
+    /// preset (reported missing); without one, the preset. When the preset and the test
+    /// entry list the very same files (the embedder), the folder's other roles decide: a
+    /// test folder says `test`.
     pub fn variant_for(&self, role: Role) -> Variant {
         let preset = Variant::Preset(self.options.preset);
         let Some(dir) = &self.options.models_dir else {
             return preset;
         };
-        let complete = |variant| {
+        let complete = |role: Role, variant| {
             self.manifest.entry(role, variant).is_some_and(|entry| {
                 entry
                     .files
@@ -196,10 +202,19 @@ impl Resolver {
                     .all(|file| local_path(dir, role, file).is_file())
             })
         };
-        if complete(preset) || !complete(Variant::Test) {
-            preset
-        } else {
+        let same_files = self
+            .manifest
+            .entry(role, preset)
+            .zip(self.manifest.entry(role, Variant::Test))
+            .is_some_and(|(preset_entry, test_entry)| preset_entry.files == test_entry.files);
+        let test_folder = Role::ALL.iter().any(|other| {
+            *other != role && complete(*other, Variant::Test) && !complete(*other, preset)
+        });
+        if complete(role, Variant::Test) && (!complete(role, preset) || (same_files && test_folder))
+        {
             Variant::Test
+        } else {
+            preset
         }
     }
 
@@ -374,6 +389,12 @@ impl Resolver {
                 });
             }
             let show_progress = self.options.show_progress;
+            if !self.hub_reachable {
+                // Fail at once, with one line, when the hub cannot be reached at all,
+                // instead of letting every file's download retry and time out.
+                super::download::check_reachable()?;
+                self.hub_reachable = true;
+            }
             let downloaded = self.hub()?.download(
                 &repo,
                 entry.revision.as_deref(),
@@ -418,9 +439,6 @@ impl Resolver {
 
     fn hub(&mut self) -> Result<&Hub, ModelError> {
         if self.hub.is_none() {
-            // Fail at once, with one line, when the hub cannot be reached at all, instead
-            // of letting every file's download retry and time out.
-            super::download::check_reachable()?;
             self.hub = Some(Hub::new()?);
         }
         self.hub
