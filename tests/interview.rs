@@ -48,11 +48,12 @@ fn sketch(dir: &Path) -> std::path::PathBuf {
 }
 
 /// What a scripted session through `capture` left: its needs, the questions asked after
-/// each turn, and the `capture --json` outputs.
+/// each turn, the `capture --json` outputs, and its score against the gold.
 struct Captures {
     needs: Vec<Captured>,
     asked: Vec<Asked>,
     outputs: Vec<Value>,
+    score: interview::Score,
 }
 
 /// Runs an interview turn by turn through `capture --text … --session latest --json`.
@@ -99,15 +100,17 @@ fn capture_session(interview: &Interview, data: &Path) -> Captures {
         });
         outputs.push(output);
     }
-    let needs = outputs
+    let needs: Vec<Captured> = outputs
         .last()
         .and_then(|last| last["needs"].as_array())
         .map(|needs| needs.iter().map(Captured::from_json).collect())
         .unwrap_or_default();
+    let score = interview::score(interview, &needs, &asked, &said(interview));
     Captures {
         needs,
         asked,
         outputs,
+        score,
     }
 }
 
@@ -125,12 +128,7 @@ fn answers_fill_the_slot_that_was_asked() {
         let interview = load(name);
         let data = tempfile::tempdir().expect("a temp dir");
         let session = capture_session(&interview, data.path());
-        let score = interview::score(
-            &interview,
-            &session.needs,
-            &session.asked,
-            &said(&interview),
-        );
+        let score = &session.score;
         let total = score.total();
         let (recall, precision) = (
             total.recall().unwrap_or(0.0),
@@ -190,12 +188,7 @@ fn a_filled_slot_is_never_asked_and_questions_move_on() {
         let interview = load(name);
         let data = tempfile::tempdir().expect("a temp dir");
         let session = capture_session(&interview, data.path());
-        let score = interview::score(
-            &interview,
-            &session.needs,
-            &session.asked,
-            &said(&interview),
-        );
+        let score = &session.score;
         assert_eq!(score.asked_after_filled, 0, "{name}: {:#?}", session.asked);
         assert_eq!(
             score.asked_more_than_twice, 0,
@@ -258,12 +251,7 @@ fn a_correction_rewrites_the_statement_and_keeps_both_quotes() {
     let interview = load("d03-lesson-plans");
     let data = tempfile::tempdir().expect("a temp dir");
     let session = capture_session(&interview, data.path());
-    let score = interview::score(
-        &interview,
-        &session.needs,
-        &session.asked,
-        &said(&interview),
-    );
+    let score = &session.score;
     assert_eq!(score.corrections_not_applied, 0, "{:#?}", session.needs);
     let last = session.outputs.last().expect("outputs");
     let need = &last["needs"][0];

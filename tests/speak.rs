@@ -369,7 +369,7 @@ fn without_a_piper_voice_say_falls_back_to_espeak() {
     let (output, _, stderr) = common::run(&mut command);
     assert!(output.status.success(), "{stderr}");
     assert!(
-        stderr.contains("speaking with espeak-ng instead"),
+        stderr.contains("espeak-ng's own voice speaks instead"),
         "{stderr}"
     );
     assert!(stderr.contains("models fetch --role tts"), "{stderr}");

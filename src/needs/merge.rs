@@ -389,37 +389,28 @@ impl Discovery {
                 super::coverage::Slot::SuccessMetric => &mut need.success_metric,
             };
             overwrite(field, Some(&correction.right));
-            if let Some(evidence) = evidence {
-                append_evidence(&mut need.evidence, evidence);
+        } else {
+            let mut replaced = false;
+            let fields = [
+                Some(&mut need.statement),
+                need.actor.as_mut(),
+                need.context.as_mut(),
+                need.pain.as_mut(),
+                need.workaround.as_mut(),
+                need.frequency.as_mut(),
+                need.desired_outcome.as_mut(),
+                need.success_metric.as_mut(),
+            ];
+            for field in fields.into_iter().flatten() {
+                if let Some(corrected) = replace_words(field, &correction.wrong, &correction.right)
+                {
+                    *field = corrected;
+                    replaced = true;
+                }
             }
-            report.notes.push(MergeNote::Corrected {
-                need_id: id,
-                wrong: squash(&correction.wrong),
-                right: squash(&correction.right),
-            });
-            report.mark_updated(id);
-            self.mention(id);
-            return;
-        }
-        let mut replaced = false;
-        let fields = [
-            Some(&mut need.statement),
-            need.actor.as_mut(),
-            need.context.as_mut(),
-            need.pain.as_mut(),
-            need.workaround.as_mut(),
-            need.frequency.as_mut(),
-            need.desired_outcome.as_mut(),
-            need.success_metric.as_mut(),
-        ];
-        for field in fields.into_iter().flatten() {
-            if let Some(corrected) = replace_words(field, &correction.wrong, &correction.right) {
-                *field = corrected;
-                replaced = true;
+            if !replaced && super::cues::actor_phrase(&correction.right).is_some() {
+                need.actor = Some(squash(&correction.right));
             }
-        }
-        if !replaced && super::cues::actor_phrase(&correction.right).is_some() {
-            need.actor = Some(squash(&correction.right));
         }
         if let Some(evidence) = evidence {
             append_evidence(&mut need.evidence, evidence);
