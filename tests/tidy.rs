@@ -77,6 +77,39 @@ fn code_lines(text: &str) -> impl Iterator<Item = (usize, String)> + '_ {
         .map(|(idx, line)| (idx + 1, code_of(line)))
 }
 
+/// The code lines that are not test code: each item marked `#[cfg(test)]` (usually a
+/// `mod tests { … }` block, or a `mod tests;` line) is left out up to its closing brace, so
+/// product code after a test module is still read.
+fn product_lines(text: &str) -> impl Iterator<Item = (usize, String)> + '_ {
+    let mut in_test_item = false;
+    let mut depth = 0_usize;
+    let mut opened = false;
+    code_lines(text).filter(move |(_, code)| {
+        if !in_test_item {
+            if code.trim_start().starts_with("#[cfg(test)]") {
+                in_test_item = true;
+                depth = 0;
+                opened = false;
+            }
+            return !in_test_item;
+        }
+        for c in code.chars() {
+            match c {
+                '{' => {
+                    depth += 1;
+                    opened = true;
+                }
+                '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        if (opened && depth == 0) || (!opened && code.trim_end().ends_with(';')) {
+            in_test_item = false;
+        }
+        false
+    })
+}
+
 /// A line's code: what string literals hold is dropped (the quotes stay), and so is a
 /// `//` comment.
 fn code_of(line: &str) -> String {
@@ -111,12 +144,11 @@ fn code_of(line: &str) -> String {
 // ---------------------------------------------------------------- the rules
 
 /// `needs` is pure domain logic: no IO, no clock, no model, no other stage. Its tests (a
-/// `tests.rs` file, or what follows `#[cfg(test)]`) may read golden files.
+/// `tests.rs` file, or an item marked `#[cfg(test)]`) may read golden files.
 fn needs_is_pure(path: &Path, text: &str) -> Vec<String> {
     if path.file_name().is_some_and(|name| name == "tests.rs") {
         return Vec::new();
     }
-    let product = text.split("#[cfg(test)]").next().unwrap_or_default();
     const FORBIDDEN: &[&str] = &[
         "std::fs",
         "std::io",
@@ -150,7 +182,7 @@ fn needs_is_pure(path: &Path, text: &str) -> Vec<String> {
         "println!",
         "eprintln!",
     ];
-    code_lines(product)
+    product_lines(text)
         .flat_map(|(line_no, code)| {
             FORBIDDEN
                 .iter()
@@ -300,6 +332,22 @@ fn needs_does_no_io_and_calls_no_model() {
             needs_is_pure,
             "src/needs/x.rs",
             "// std::fs is not used here"
+        ),
+        0
+    );
+    // Product code after a test module is still product code.
+    assert!(
+        problems_in(
+            needs_is_pure,
+            "src/needs/x.rs",
+            "#[cfg(test)]\nmod tests {\n    fn f() {}\n}\nfn g() { std::fs::read(\"x\"); }"
+        ) > 0
+    );
+    assert_eq!(
+        problems_in(
+            needs_is_pure,
+            "src/needs/x.rs",
+            "#[cfg(test)]\nmod tests;\nfn g() {}"
         ),
         0
     );
