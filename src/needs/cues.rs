@@ -169,7 +169,9 @@ fn content_word_count(words: &[String]) -> usize {
 }
 
 /// A correction's (wrong, right) words: "no, it's for X, not Y", "X, not Y", "not Y but
-/// X", "I meant X, not Y". `None` for a sentence that takes nothing back.
+/// X", "I meant X, not Y", "sorry, not Y, I mean X". "No, sorry, I mean X" names only
+/// what is right, and only when X is people: its wrong side is empty (the caller knows
+/// whom it replaces). `None` for a sentence that takes nothing back.
 pub fn correction(sentence: &str) -> Option<(String, String)> {
     let spans = word_spans(sentence);
     let words: Vec<String> = spans
@@ -180,7 +182,48 @@ pub fn correction(sentence: &str) -> Option<(String, String)> {
         .first()
         .is_some_and(|word| CORRECTION_OPENERS.contains(&word.as_str()))
         || contains_phrase(&words, &["i", "meant"]);
-    let not_idx = words.iter().position(|word| word == "not")?;
+    // Where the phrase starting at `from` ends: before the next punctuation, or at the end.
+    let phrase_end = |from: usize| -> usize {
+        (from..words.len())
+            .find(|idx| {
+                idx + 1 < words.len()
+                    && sentence[spans[*idx].1..spans[idx + 1].0]
+                        .contains([',', '.', ';', ':', '!', '?'])
+            })
+            .map_or(words.len(), |idx| idx + 1)
+    };
+    // "I mean X" names what is right: after "not Y," or after an opener alone ("No, sorry,
+    // I mean the porters").
+    let mean_idx = words
+        .windows(2)
+        .position(|pair| pair[0] == "i" && matches!(pair[1].as_str(), "mean" | "meant"))
+        .map(|idx| idx + 1);
+    let not_idx = words.iter().position(|word| word == "not");
+    if let Some(mean_idx) = mean_idx {
+        let right_end = phrase_end(mean_idx + 1);
+        let right = if mean_idx + 1 < right_end {
+            squash(&sentence[spans[mean_idx + 1].0..spans[right_end - 1].1])
+        } else {
+            String::new()
+        };
+        let leads_only = |to: usize| words[..to].iter().all(|word| is_correction_lead(word));
+        match not_idx {
+            // "Sorry, not the apprentices, I mean the plumbers".
+            Some(not_idx) if not_idx < mean_idx && leads_only(not_idx) => {
+                let wrong_end = phrase_end(not_idx + 1).min(mean_idx - 1);
+                if not_idx + 1 < wrong_end && !right.is_empty() {
+                    let wrong = squash(&sentence[spans[not_idx + 1].0..spans[wrong_end - 1].1]);
+                    return Some((last_words(&wrong, 4), right));
+                }
+            }
+            // "No, sorry, I mean the porters": what was wrong is left to the caller.
+            None if opened && leads_only(mean_idx - 1) && actor_phrase(&right).is_some() => {
+                return Some((String::new(), right));
+            }
+            _ => {}
+        }
+    }
+    let not_idx = not_idx?;
     // "…, not Y": the comma right before "not".
     let comma_before_not = not_idx > 0 && {
         let previous_end = spans[not_idx - 1].1;
@@ -316,7 +359,16 @@ pub fn actor_phrase(sentence: &str) -> Option<String> {
             idx >= back
                 && matches!(
                     words[idx - back].as_str(),
-                    "for" | "helps" | "help" | "helping" | "serves" | "about" | "hits" | "affects"
+                    "for"
+                        | "helps"
+                        | "help"
+                        | "helping"
+                        | "serves"
+                        | "about"
+                        | "hits"
+                        | "affects"
+                        | "mean"
+                        | "meant"
                 )
                 && words[idx - back + 1..idx]
                     .iter()
@@ -324,6 +376,9 @@ pub fn actor_phrase(sentence: &str) -> Option<String> {
         });
         opening || after_for
     };
+    if let Some(complement) = copula_actor(sentence) {
+        return Some(complement);
+    }
     let head = words
         .iter()
         .enumerate()
@@ -383,6 +438,71 @@ pub fn actor_phrase(sentence: &str) -> Option<String> {
     }
     let last = relative_clause_end(sentence, &spans, &words, last);
     Some(squash(&sentence[spans[first].0..spans[last].1]))
+}
+
+/// The most words before "are" in a sentence that says who people are ("The people stuck
+/// with it are…").
+const MAX_COPULA_SUBJECT_WORDS: usize = 8;
+
+/// The most words of the people phrase after "are", before a relative clause.
+const MAX_COPULA_PHRASE_WORDS: usize = 4;
+
+/// The people a sentence names by saying who others are: "The people stuck with it are
+/// the ward nurses", "My parents are campsite owners", "The ones who struggle are the
+/// volunteer coordinators". The subject names people ("people", "ones", "parents") and
+/// the complement starts with a people phrase, which is returned. `None` otherwise ("The
+/// problem is people get lost" has no people in its subject).
+pub fn copula_actor(sentence: &str) -> Option<String> {
+    let spans = word_spans(sentence);
+    let words: Vec<String> = spans
+        .iter()
+        .map(|(_, _, word)| word.replace('’', "'").to_lowercase())
+        .collect();
+    let copula_idx = words
+        .iter()
+        .take(MAX_COPULA_SUBJECT_WORDS + 1)
+        .position(|word| word == "are")?;
+    let subject_names_people = words[..copula_idx]
+        .iter()
+        .any(|word| is_people_noun(word) || word == "ones" || word == "those");
+    if !subject_names_people || copula_idx + 1 >= words.len() {
+        return None;
+    }
+    let complement = &sentence[spans[copula_idx + 1].0..];
+    let complement_words = lower_words(complement);
+    let head_idx = complement_words
+        .iter()
+        .take(4)
+        .position(|word| is_people_noun(word))?;
+    // Only the complement's first phrase: "the ward nurses", not what follows a comma.
+    let phrase_end = complement
+        .find([',', '.', ';', ':', '!', '?'])
+        .unwrap_or(complement.len());
+    let phrase = squash(complement[..phrase_end].trim());
+    let phrase_words = lower_words(&phrase);
+    if head_idx >= phrase_words.len() {
+        return None;
+    }
+    let first = phrase_words
+        .iter()
+        .position(|word| !matches!(word.as_str(), "the" | "a" | "an" | "our" | "my" | "their"))
+        .unwrap_or(0);
+    let spans = word_spans(&phrase);
+    // The noun phrase runs on over the head's other words ("volunteer coordinators") up
+    // to a word that starts something else; a relative clause may follow.
+    let mut last = head_idx;
+    while last + 1 < phrase_words.len()
+        && last < first + MAX_COPULA_PHRASE_WORDS - 1
+        && !matches!(
+            phrase_words[last + 1].as_str(),
+            "who" | "that" | "with" | "and" | "or" | "because" | "when" | "in" | "at" | "on"
+        )
+        && !PHRASE_STOPS.contains(&phrase_words[last + 1].as_str())
+    {
+        last += 1;
+    }
+    let last = relative_clause_end(&phrase, &spans, &phrase_words, last);
+    (first <= last).then(|| squash(&phrase[spans[first].0..spans[last].1]))
 }
 
 /// The most words a relative clause after a people phrase adds ("who live alone and take a
@@ -450,6 +570,12 @@ pub fn frequency_phrase(sentence: &str) -> Option<String> {
     };
     // The time phrase may go on: "every Sunday night", "every weekend during the school year".
     let extend = |mut last: usize| -> usize {
+        // "every shift without fail".
+        if words.get(last + 1).is_some_and(|word| word == "without")
+            && words.get(last + 2).is_some_and(|word| word == "fail")
+        {
+            return last + 2;
+        }
         if last + 1 < words.len()
             && matches!(
                 words[last + 1].as_str(),
@@ -507,7 +633,58 @@ pub fn frequency_phrase(sentence: &str) -> Option<String> {
                     return Some(text(idx, extend(noun)));
                 }
             }
-            _ if FREQUENCY_WORDS.contains(&word.as_str()) => return Some(text(idx, idx)),
+            // "most weeks", "most nights": "most" with a time noun in the plural.
+            "most"
+                if words.get(idx + 1).is_some_and(|next| {
+                    next.ends_with('s') && TIME_NOUNS.contains(&next.as_str())
+                }) =>
+            {
+                let start = if idx > 0 && matches!(words[idx - 1].as_str(), "on" | "at") {
+                    idx - 1
+                } else {
+                    idx
+                };
+                return Some(text(start, extend(idx + 1)));
+            }
+            // "three nights a week", "two days a month".
+            _ if is_number_word(word)
+                && words
+                    .get(idx + 1)
+                    .is_some_and(|next| TIME_NOUNS.contains(&next.as_str()))
+                && words.get(idx + 2).is_some_and(|next| {
+                    matches!(next.as_str(), "a" | "per" | "each" | "every")
+                })
+                && words
+                    .get(idx + 3)
+                    .is_some_and(|next| TIME_NOUNS.contains(&next.as_str())) =>
+            {
+                let mut start = idx;
+                while start > 0 && is_number_word(&words[start - 1]) && words[start - 1] != "a" {
+                    start -= 1;
+                }
+                if start > 0 && matches!(words[start - 1].as_str(), "about" | "around" | "roughly")
+                {
+                    start -= 1;
+                }
+                return Some(text(start, extend(idx + 3)));
+            }
+            // "three weeks out of four", "two days out of five".
+            _ if is_number_word(word)
+                && words
+                    .get(idx + 1)
+                    .is_some_and(|next| TIME_NOUNS.contains(&next.as_str()))
+                && words.get(idx + 2).is_some_and(|next| next == "out")
+                && words.get(idx + 3).is_some_and(|next| next == "of")
+                && words.get(idx + 4).is_some_and(|next| is_number_word(next)) =>
+            {
+                return Some(text(idx, idx + 4));
+            }
+            // "We meet weekly", not "the weekly rota".
+            _ if FREQUENCY_WORDS.contains(&word.as_str())
+                && !(idx > 0 && DETERMINERS.contains(&words[idx - 1].as_str())) =>
+            {
+                return Some(text(idx, idx));
+            }
             _ => {}
         }
     }
@@ -525,7 +702,7 @@ pub fn explicit_slot(clause: &str) -> Option<Slot> {
         Some(Slot::SuccessMetric)
     } else if contains_any(&words, PAIN_PHRASES) {
         Some(Slot::Pain)
-    } else if contains_any(&words, ACTOR_PHRASES) {
+    } else if contains_any(&words, ACTOR_PHRASES) || copula_actor(clause).is_some() {
         Some(Slot::Actor)
     } else if contains_any(&words, OUTCOME_PHRASES) && !contains_any(&words, BUILDER_PHRASES) {
         Some(Slot::DesiredOutcome)
@@ -692,14 +869,15 @@ pub fn clauses(sentence: &str) -> Vec<String> {
             continue;
         }
         let between = &sentence[spans[idx - 1].1..*start];
-        // Before ", so" only when the clause before wants nothing: "…, so they call the
-        // colleague at home" is what they do about it, but "a list that follows the
-        // route, so they never double back" says what the list is for.
+        // Before ", so" only when the clause before wants nothing and names no pain:
+        // "…, so they call the colleague at home" is what they do about it, but "a list
+        // that follows the route, so they never double back" says what the list is for,
+        // and "what hurts is…, so we run out" is one pain with its consequence.
         let wants = || {
             let before = &sentence[cuts.last().copied().unwrap_or(0)..*start];
             matches!(
                 explicit_slot(before),
-                Some(Slot::DesiredOutcome | Slot::SuccessMetric)
+                Some(Slot::DesiredOutcome | Slot::SuccessMetric | Slot::Pain)
             )
         };
         let is_break = between.contains(';')
@@ -750,7 +928,7 @@ pub fn slot_value(clause: &str, slot: Slot) -> String {
         Slot::Actor => named_actor(clause)
             .or_else(|| actor_phrase(clause))
             .unwrap_or_else(|| clause_value(clause)),
-        Slot::Frequency => frequency_phrase(clause).unwrap_or_else(|| clause_value(clause)),
+        Slot::Frequency => frequency_value(clause).unwrap_or_else(|| clause_value(clause)),
         Slot::SuccessMetric => metric_phrase(clause).unwrap_or_else(|| clause_value(clause)),
         Slot::Pain => after_opener(clause, PAIN_PHRASES).unwrap_or_else(|| clause_value(clause)),
         _ => clause_value(clause),
@@ -785,6 +963,23 @@ fn after_opener(clause: &str, openers: &[&[&str]]) -> Option<String> {
         .trim_end_matches([',', ';', '.', '!', '?'])
         .to_string();
     (phrase.split_whitespace().count() >= MIN_METRIC_WORDS).then_some(phrase)
+}
+
+/// A clause's frequency, with a second expression that makes it precise: "most weeks, I'd
+/// say three weeks out of four" rather than "most weeks" alone.
+fn frequency_value(clause: &str) -> Option<String> {
+    let first = frequency_phrase(clause)?;
+    let Some(first_start) = clause.find(&first) else {
+        return Some(first);
+    };
+    let first_end = first_start + first.len();
+    let rest = &clause[first_end..];
+    let second_end = frequency_phrase(rest)
+        .and_then(|second| rest.find(&second).map(|at| first_end + at + second.len()));
+    Some(match second_end {
+        Some(second_end) => squash(&clause[first_start..second_end]),
+        None => first,
+    })
 }
 
 /// The head noun of a people phrase, normalised: the people noun itself ("owner" in "corner
@@ -862,10 +1057,32 @@ fn metric_phrase(clause: &str) -> Option<String> {
         .iter()
         .filter_map(|pattern| phrase_position(&words, pattern))
         .min()?;
+    // "If my dad could be in bed by ten, that's success as far as I'm concerned": the
+    // measure comes before the cue when "that's" points back to it.
+    let points_back = cue > 0
+        && matches!(
+            words[cue - 1].as_str(),
+            "that's" | "it's" | "that" | "which"
+        )
+        && sentence_has_comma_before(clause, &spans, cue - 1);
+    if points_back {
+        let comma = clause[..spans[cue - 1].0].rfind(',')?;
+        let phrase = squash(clause[..comma].trim());
+        return (phrase.split_whitespace().count() >= MIN_METRIC_WORDS).then_some(phrase);
+    }
     let first =
         (cue..words.len()).find(|idx| !METRIC_LINK_WORDS.contains(&words[*idx].as_str()))?;
     let phrase = squash(clause[spans[first].0..].trim_end_matches([',', ';', '.', '!', '?']));
     (phrase.split_whitespace().count() >= MIN_METRIC_WORDS).then_some(phrase)
+}
+
+/// Whether a comma stands right before the word at `word_idx`.
+fn sentence_has_comma_before(
+    text: &str,
+    spans: &[(usize, usize, String)],
+    word_idx: usize,
+) -> bool {
+    word_idx > 0 && text[spans[word_idx - 1].1..spans[word_idx].0].contains(',')
 }
 
 /// The fewest words a metric taken from after its cue has ("zero" alone says too little).
@@ -924,6 +1141,16 @@ mod tests {
             "I meant small shops, not supermarkets.",
             correction("supermarkets", "small shops"),
         );
+        check(
+            "Sorry, not the owners, I mean the cooks on the late shift.",
+            correction("the owners", "the cooks on the late shift"),
+        );
+        check(
+            "No, sorry, I mean the cleaners, they do the rounds.",
+            correction("", "the cleaners"),
+        );
+        // "I mean" with no people after it takes nothing back.
+        check("No, I mean it happens a lot.", Act::Content);
         check("Patients do not show up.", Act::Content);
         check("I'm not sure, but probably every week.", Act::Content);
         check("They can't pay on time, not even in cash.", Act::Content);
@@ -1040,6 +1267,20 @@ mod tests {
             None,
         );
         check("They keep a notebook next to the keyboard.", None);
+        check(
+            "It comes up most nights in the summer.",
+            Some("most nights"),
+        );
+        check(
+            "I'd say four days out of five.",
+            Some("four days out of five"),
+        );
+        check("Most of them forget.", None);
+        check(
+            "It happens about three nights a week, mostly on the weekend.",
+            Some("about three nights a week"),
+        );
+        check("They plan the weekly rota together.", None);
     }
 
     #[test]
@@ -1068,6 +1309,55 @@ mod tests {
             "Every week at least one deadline slips",
             &[Slot::Pain, Slot::Frequency],
         );
+        check(
+            "What would fix it is a text when the van is ready",
+            &[Slot::DesiredOutcome],
+        );
+        check(
+            "It'd be good if parents could see the timetable right now",
+            &[Slot::DesiredOutcome],
+        );
+        check(
+            "If we lost no more than one order a month, I'd be thrilled",
+            &[Slot::Pain, Slot::SuccessMetric],
+        );
+        check(
+            "The people stuck with it are the night cooks",
+            &[Slot::Actor, Slot::Pain],
+        );
+    }
+
+    #[test]
+    fn frequency_value_cases() {
+        let check = |clause: &str, expected: &str| {
+            assert_eq!(slot_value(clause, Slot::Frequency), expected, "{clause:?}");
+        };
+        check(
+            "It happens most weeks, I'd say three weeks out of four",
+            "most weeks, I'd say three weeks out of four",
+        );
+        check("It happens every single weekday", "every single weekday");
+    }
+
+    #[test]
+    fn copula_actor_cases() {
+        let check = |sentence: &str, expected: Option<&str>| {
+            assert_eq!(copula_actor(sentence).as_deref(), expected, "{sentence:?}");
+        };
+        check(
+            "The people stuck with it are the night cooks.",
+            Some("night cooks"),
+        );
+        check(
+            "My parents are shop owners, they sell fruit.",
+            Some("shop owners"),
+        );
+        check(
+            "The ones who suffer are the volunteer coordinators, the people who plan.",
+            Some("volunteer coordinators"),
+        );
+        check("The problem is people get lost.", None);
+        check("Teachers are overwhelmed by marking.", None);
     }
 
     #[test]

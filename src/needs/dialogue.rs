@@ -89,6 +89,8 @@ const DIGRESSION_PHRASES: &[&[&str]] = &[
     &["side", "note"],
     &["random", "thought"],
     &["funny", "story"],
+    &["funny", "thing"],
+    &["fun", "fact"],
     &["different", "note"],
     &["sorry", "my"],
     &["sorry", "i"],
@@ -99,6 +101,15 @@ const DIGRESSION_PHRASES: &[&[&str]] = &[
     &["i", "had", "a", "great"],
     &["i", "had", "a", "nice"],
     &["i", "had", "a", "long"],
+];
+
+/// Phrases that say the sentence before was a digression ("Anyway, that's beside the
+/// point").
+const DIGRESSION_CLOSERS: &[&[&str]] = &[
+    &["beside", "the", "point"],
+    &["never", "mind"],
+    &["where", "was", "i"],
+    &["back", "to", "the", "point"],
 ];
 
 /// Words that end a digression and return to the topic ("Anyway, they…").
@@ -329,6 +340,12 @@ impl TurnPlan {
                 let act = cues::act(&text);
                 let words = lower_words(&text);
                 after_new_topic |= act == Act::Content && contains_any(&words, NEW_NEED_PHRASES);
+                // "That's beside the point" sets aside the sentence before and itself.
+                let closes = contains_any(&words, DIGRESSION_CLOSERS);
+                if closes && let Some(before) = sentences.last_mut() {
+                    let before: &mut Heard = before;
+                    before.digression = true;
+                }
                 if contains_any(&words, DIGRESSION_PHRASES) {
                     in_digression = true;
                 } else if words
@@ -339,7 +356,7 @@ impl TurnPlan {
                 }
                 sentences.push(Heard {
                     utterance_id: *id,
-                    digression: in_digression,
+                    digression: in_digression || closes,
                     text,
                     act,
                     need: None,

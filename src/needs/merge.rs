@@ -408,7 +408,11 @@ impl Discovery {
                     replaced = true;
                 }
             }
-            if !replaced && super::cues::actor_phrase(&correction.right).is_some() {
+            // Right words that name people become the actor when the wrong ones were
+            // nowhere ("No, sorry, I mean the porters") or when no actor was known yet.
+            if (!replaced || need.actor.is_none())
+                && super::cues::actor_phrase(&correction.right).is_some()
+            {
                 need.actor = Some(squash(&correction.right));
             }
         }

@@ -173,6 +173,16 @@ pub(super) const PROBLEM_WORDS: &[&str] = &[
     "eats",
     "lack",
     "lacks",
+    "wrong",
+    "upset",
+    "angry",
+    "mad",
+    "headache",
+    "fight",
+    "fights",
+    "arguments",
+    "shouting",
+    "shouted",
 ];
 
 /// Words that say someone wants something.
@@ -195,8 +205,13 @@ pub(super) const WISH_PHRASES: &[&[&str]] = &[
     &["ideally"],
     &["if", "only"],
     &["dream"],
-    &["hope"],
+    &["i", "hope"],
+    &["we", "hope"],
+    &["they", "hope"],
+    &["hope", "to"],
     &["hoping"],
+    &["be", "good", "if"],
+    &["would", "fix"],
     &["should", "be", "able"],
     &["would", "be", "great"],
     &["would", "be", "nice"],
@@ -235,6 +250,10 @@ pub(super) const METRIC_PHRASES: &[&[&str]] = &[
     &["call", "it", "a", "win"],
     &["target", "is"],
     &["goal", "is"],
+    &["be", "thrilled"],
+    &["be", "delighted"],
+    &["over", "the", "moon"],
+    &["no", "more", "than"],
 ];
 
 /// Explicit cues that a sentence says how people cope today.
@@ -304,6 +323,14 @@ pub(super) const HABIT_VERBS: &[&str] = &[
     "ring",
     "rings",
     "just",
+    "message",
+    "messages",
+    "turn",
+];
+
+/// Words before a noun that make a frequency word describe it ("the weekly rota").
+pub(super) const DETERMINERS: &[&str] = &[
+    "the", "a", "an", "our", "their", "my", "his", "her", "your", "its", "this", "that",
 ];
 
 /// Words that say how often, loosely ("always", "most days", "all the time").
@@ -462,6 +489,10 @@ pub(super) const OUTCOME_PHRASES: &[&[&str]] = &[
     &["what", "they", "want"],
     &["all", "they", "want"],
     &["would", "help"],
+    &["would", "fix"],
+    &["be", "good", "if"],
+    &["be", "great", "if"],
+    &["be", "nice", "if"],
 ];
 
 /// Nouns for people and the organisations people act as (singular and plural).

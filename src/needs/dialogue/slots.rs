@@ -153,8 +153,17 @@ impl TurnPlan {
             score -= NAMED_ELSEWHERE_PENALTY;
         }
         let is_pending = self.pending == Some((need_id, slot));
+        // The model's vote counts only where the words allow it: a clause that says
+        // nothing of this slot but speaks clearly to another ("What would fix it is…",
+        // "If we cancelled zero practicals, I'd be thrilled") is not the model's to move.
+        let speaks_elsewhere = evidence[slot as usize] == 0
+            && Slot::ALL.iter().any(|other| {
+                *other != slot
+                    && evidence[*other as usize] >= cues::CLEAR
+                    && (*other != Slot::Frequency || explicit == Some(Slot::Frequency))
+            });
         let mut value = None;
-        for vote in &self.votes {
+        for vote in self.votes.iter().filter(|_| !speaks_elsewhere) {
             let for_need = match vote.need {
                 Some(voted_for) => voted_for == need_id,
                 None => is_pending,
@@ -195,17 +204,24 @@ impl TurnPlan {
     }
 
     /// Where a unit stands among those that may answer the pending `slot`: 0 for the
-    /// first that names no other slot outright, 1 for the next, and so on; `None` for a
-    /// unit that may not answer.
+    /// first that names no other slot outright (those with some sign of the slot before
+    /// those without), 1 for the next, and so on; `None` for a unit that may not answer.
     pub(super) fn answer_rank(&self, unit_idx: usize, slot: Slot) -> Option<usize> {
-        self.answer_candidates()
+        let mut eligible: Vec<(bool, usize)> = self
+            .answer_candidates()
             .into_iter()
-            .filter(|idx| {
-                let evidence = cues::slot_evidence(&self.units[*idx].text);
-                let explicit = cues::explicit_slot(&self.units[*idx].text);
-                explicit.is_none_or(|named| named == slot) || evidence[slot as usize] >= cues::NAMED
+            .filter_map(|idx| {
+                let evidence = cues::slot_evidence(&self.units[idx].text);
+                let explicit = cues::explicit_slot(&self.units[idx].text);
+                let may_answer = explicit.is_none_or(|named| named == slot)
+                    || evidence[slot as usize] >= cues::NAMED;
+                may_answer.then_some((evidence[slot as usize] == 0, idx))
             })
-            .position(|idx| idx == unit_idx)
+            .collect();
+        // Units whose words speak to the slot come first ("Every client has their own
+        // formula, and nobody remembers it": the second clause answers "what hurts?").
+        eligible.sort();
+        eligible.iter().position(|(_, idx)| *idx == unit_idx)
     }
 
     /// Whether a unit is a bare description of the need's people: it opens with their
@@ -256,9 +272,18 @@ impl TurnPlan {
             let Some(need) = self.scratch.need(need_id) else {
                 continue;
             };
-            let sentence = &self.sentences[self.units[unit_idx].sentence_idx];
+            let sentence_idx = self.units[unit_idx].sentence_idx;
+            let sentence = &self.sentences[sentence_idx];
+            // "The people stuck with it are the ward nurses. No, sorry, I mean the
+            // porters": a later correction in the turn decides who they are.
+            let corrected_later = self.sentences[sentence_idx + 1..]
+                .iter()
+                .any(|later| matches!(later.act, Act::Correction { .. }));
             for slot in Slot::ALL {
                 if slot == Slot::Pain && sentence.created_need {
+                    continue;
+                }
+                if slot == Slot::Actor && corrected_later {
                     continue;
                 }
                 let (score, value) = self.score(unit_idx, slot, need_id);

@@ -415,3 +415,73 @@ fn a_model_value_the_person_never_said_is_dropped() {
         &[(Slot::Workaround, None), (Slot::SuccessMetric, None)],
     );
 }
+
+#[test]
+fn a_correction_in_the_same_turn_decides_who_it_is() {
+    let session = run(&[
+        (OPENING, None, none()),
+        (
+            "The people stuck with it are the project managers. No, sorry, I mean the translators who work alone.",
+            Some((1, Slot::Actor)),
+            none(),
+        ),
+    ]);
+    let need = session.discovery.need(NeedId(1)).expect("N1");
+    let actor = need.actor.clone().unwrap_or_default();
+    assert!(actor.contains("translators"), "{actor:?}");
+    assert!(!actor.contains("managers"), "{actor:?}");
+}
+
+#[test]
+fn a_digression_the_person_sets_aside_fills_nothing() {
+    let session = run(&[
+        (OPENING, None, none()),
+        (
+            "Funny thing, our office used to be a bakery. Anyway, sorry, that's beside the point.",
+            Some((1, Slot::Workaround)),
+            Model {
+                answer: Some("our office used to be a bakery"),
+                ..none()
+            },
+        ),
+        (
+            "At the moment they keep a notebook next to the keyboard.",
+            Some((1, Slot::Workaround)),
+            none(),
+        ),
+    ]);
+    check(
+        &session,
+        1,
+        "translators",
+        &[(
+            Slot::Workaround,
+            Some("At the moment they keep a notebook next to the keyboard"),
+        )],
+    );
+}
+
+#[test]
+fn the_model_may_not_move_words_that_speak_to_another_slot() {
+    let session = run(&[
+        (OPENING, None, none()),
+        (
+            "What would fix it is one list of every deadline.",
+            Some((1, Slot::Workaround)),
+            // The model files the wish under the slot that was asked.
+            Model {
+                answer: Some("one list of every deadline"),
+                slots: vec![(Slot::Workaround, "one list of every deadline")],
+                ..none()
+            },
+        ),
+    ]);
+    let need = session.discovery.need(NeedId(1)).expect("N1");
+    assert_eq!(need.workaround, None, "{need:#?}");
+    assert!(
+        need.desired_outcome
+            .as_deref()
+            .is_some_and(|outcome| outcome.contains("one list of every deadline")),
+        "{need:#?}"
+    );
+}
