@@ -163,7 +163,8 @@ impl TurnPlan {
                     && (*other != Slot::Frequency || explicit == Some(Slot::Frequency))
             });
         let mut value = None;
-        for vote in self.votes.iter().filter(|_| !speaks_elsewhere) {
+        let votes: &[Vote] = if speaks_elsewhere { &[] } else { &self.votes };
+        for vote in votes {
             let for_need = match vote.need {
                 Some(voted_for) => voted_for == need_id,
                 None => is_pending,
