@@ -60,7 +60,7 @@ pub enum Act {
 }
 
 /// A sentence's words, lowercased, in order.
-fn lower_words(text: &str) -> Vec<String> {
+pub(super) fn lower_words(text: &str) -> Vec<String> {
     word_spans(text)
         .into_iter()
         .map(|(_, _, word)| word.replace('’', "'"))
@@ -95,7 +95,7 @@ fn phrase_position(words: &[String], pattern: &[&str]) -> Option<usize> {
 }
 
 /// Whether any of `patterns` occurs in `words`.
-fn contains_any(words: &[String], patterns: &[&[&str]]) -> bool {
+pub(super) fn contains_any(words: &[String], patterns: &[&[&str]]) -> bool {
     patterns
         .iter()
         .any(|pattern| contains_phrase(words, pattern))

@@ -911,7 +911,7 @@ impl TurnPlan {
                 Some(actor) => format!(
                     "{}: {}",
                     super::text::capitalise_first(actor),
-                    lowercase_start(pain)
+                    crate::needs::text::lowercase_first_unless_name(pain)
                 ),
                 None => super::text::capitalise_first(pain),
             };

@@ -183,7 +183,7 @@ pub(crate) fn capitalise_first(text: &str) -> String {
 
 /// A phrase moved into the middle of a sentence: its first letter lower-case, unless the
 /// first word looks like a name (upper-case letters past its first).
-fn lowercase_first_unless_name(text: &str) -> String {
+pub(crate) fn lowercase_first_unless_name(text: &str) -> String {
     let first_word = text.split_whitespace().next().unwrap_or_default();
     if first_word.chars().skip(1).any(char::is_uppercase) {
         return text.to_string();

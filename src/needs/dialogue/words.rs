@@ -183,7 +183,10 @@ pub(super) fn own_statement(sentence: &str, actor: Option<&str>) -> String {
         &[&["want", "to", "build"], &["building"], &["idea", "for"]],
     ) && let Some(actor) = actor
     {
-        format!("Something for {}", lowercase_start(actor))
+        format!(
+            "Something for {}",
+            crate::needs::text::lowercase_first_unless_name(actor)
+        )
     } else {
         without_topic_opener(&cues::clause_value(&text))
     };
@@ -237,34 +240,5 @@ pub(super) fn without_topic_opener(text: &str) -> String {
     }
 }
 
-/// A phrase with its first letter lower-case, unless it looks like a name ("NHS").
-pub(super) fn lowercase_start(text: &str) -> String {
-    let first_word = text.split_whitespace().next().unwrap_or_default();
-    if first_word.chars().skip(1).any(char::is_uppercase) {
-        return text.to_string();
-    }
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-pub(super) fn lower_words(text: &str) -> Vec<String> {
-    word_spans(text)
-        .into_iter()
-        .map(|(_, _, word)| word.replace('’', "'"))
-        .collect()
-}
-
-pub(super) fn contains_any(words: &[String], patterns: &[&[&str]]) -> bool {
-    patterns.iter().any(|pattern| {
-        pattern.len() <= words.len()
-            && (0..=words.len() - pattern.len()).any(|start| {
-                pattern
-                    .iter()
-                    .enumerate()
-                    .all(|(offset, word)| words[start + offset] == *word)
-            })
-    })
-}
+// One word splitter and phrase matcher for the whole domain: the cue rules'.
+pub(super) use crate::needs::cues::{contains_any, lower_words};
