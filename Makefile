@@ -1,5 +1,5 @@
 # ideadesk — developer entry points. `make test` is the one CI runs.
-.PHONY: test deps test-models build check fmt lint bench bench-peers eval-capture clean-test-models
+.PHONY: test deps test-models build check fmt lint fuzz bench bench-peers eval-capture clean-test-models
 
 CARGO ?= cargo
 
@@ -25,6 +25,17 @@ fmt:
 
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
+
+## Every fuzz target of tests/fuzz.rs for 2 minutes each (FUZZ_SECONDS), from a fresh
+## seed (FUZZ_SEED; each target prints the seeds it ran, so a run can be repeated). `make
+## test` runs the same targets for a few seconds each from seed 0. It is the test build,
+## not --release, so that an arithmetic overflow panics instead of wrapping; the
+## libraries are optimised in it anyway. A finding names its seed and saves its input
+## under target/fuzz-findings/.
+FUZZ_SECONDS ?= 120
+fuzz:
+	IDEADESK_FUZZ_SECONDS=$(FUZZ_SECONDS) IDEADESK_FUZZ_SEED=$${FUZZ_SEED:-$$(date +%s)} \
+		$(CARGO) test --test fuzz -- --test-threads=2 --nocapture
 
 ## Criterion benches (not part of `make test`).
 bench: test-models

@@ -9,7 +9,9 @@
 //! thread itself, frame by frame (see ARCHITECTURE.md).
 
 use std::any::Any;
+use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
 use std::sync::mpsc::{self, Receiver, Sender};
 
 /// How a worker's failures become its module's error type.
@@ -63,6 +65,37 @@ where
 /// Runs `work`, turning a panic into its message.
 pub(crate) fn catch_panic<T>(work: impl FnOnce() -> T) -> Result<T, String> {
     panic::catch_unwind(AssertUnwindSafe(work)).map_err(|payload| panic_message(&*payload))
+}
+
+thread_local! {
+    /// Whether this thread is inside [`catch_panic_quietly`], so a panic's default report
+    /// ("thread … panicked at …") is not printed: the caller turns it into an error.
+    static PANIC_IS_EXPECTED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Installs, once per process, a panic hook that stays silent on threads inside
+/// [`catch_panic_quietly`] and hands every other panic to the hook that was there before.
+fn install_quiet_panic_hook() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if !PANIC_IS_EXPECTED.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Like [`catch_panic`], for code that parses untrusted input through a library that may
+/// panic on it (a decoder): the panic becomes an error message and nothing is printed, so
+/// the person sees one clear error instead of a panic report.
+pub(crate) fn catch_panic_quietly<T>(work: impl FnOnce() -> T) -> Result<T, String> {
+    install_quiet_panic_hook();
+    let was_expected = PANIC_IS_EXPECTED.with(|flag| flag.replace(true));
+    let result = catch_panic(work);
+    PANIC_IS_EXPECTED.with(|flag| flag.set(was_expected));
+    result
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {

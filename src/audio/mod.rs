@@ -42,6 +42,14 @@ pub enum AudioError {
         #[source]
         source: std::io::Error,
     },
+    /// The path names a folder (or another thing that is not a file).
+    #[error("{} is {kind}, not an audio file; give the path of a WAV, FLAC, MP3 or OGG/Vorbis file", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead ("a folder").
+        kind: &'static str,
+    },
     /// The file is not audio in a format we can decode.
     #[error("{} is not a readable audio file ({reason}); use WAV, FLAC, MP3 or OGG/Vorbis", path.display())]
     Unsupported {

@@ -47,7 +47,19 @@ pub struct FileSource {
 impl FileSource {
     /// Opens a file for streaming.
     pub fn open(path: &Path, pacing: Pacing) -> Result<Self, AudioError> {
-        let file = AudioFile::open(path)?;
+        Self::new(AudioFile::open(path)?, pacing)
+    }
+
+    /// Streams audio held in memory as fast as it decodes; `name` stands for its path in
+    /// messages (see [`AudioFile::from_bytes`]).
+    pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<Self, AudioError> {
+        Self::new(
+            AudioFile::from_bytes(name, bytes)?,
+            Pacing::AsFastAsPossible,
+        )
+    }
+
+    fn new(file: AudioFile, pacing: Pacing) -> Result<Self, AudioError> {
         let resampler = MonoResampler::new(
             file.sample_rate_hz(),
             file.n_channels(),

@@ -131,11 +131,7 @@ impl Drop for WorkDir {
 /// Runs `bench`.
 pub fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(audio) = &args.audio {
-        anyhow::ensure!(
-            audio.is_file(),
-            "{} does not exist or is not a file",
-            audio.display()
-        );
+        super::check_audio_file(audio)?;
     }
     let work = WorkDir::create()?;
     let script_path = work.path.join("script.wav");

@@ -103,6 +103,25 @@ pub(crate) fn text_utterances(text: &str) -> Vec<UtteranceInput> {
     utterances
 }
 
+/// Reads `--text-file`: UTF-8 text, with a message that says what to do otherwise.
+fn read_text_file(path: &Path) -> anyhow::Result<String> {
+    if path.is_dir() {
+        anyhow::bail!(
+            "{} is a folder; give the path of a UTF-8 text file",
+            path.display()
+        );
+    }
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading the text file {}", path.display()))?;
+    String::from_utf8(bytes).map_err(|err| {
+        anyhow::anyhow!(
+            "the text file {} is not UTF-8 text (byte {} is not); save it as UTF-8 and try again",
+            path.display(),
+            err.utf8_error().valid_up_to()
+        )
+    })
+}
+
 /// Transcribes an audio file into utterances (Silero VAD, or energy without its weights).
 fn audio_utterances(cli: &Cli, path: &Path) -> anyhow::Result<Vec<UtteranceInput>> {
     let mut source = FileSource::open(path, Pacing::AsFastAsPossible)?;
@@ -375,10 +394,7 @@ pub fn run(cli: &Cli, args: &CaptureArgs) -> anyhow::Result<ExitCode> {
     // Read every input before any model loads, so bad input fails fast.
     let text = match (&args.text, &args.text_file) {
         (Some(text), _) => Some(text.clone()),
-        (None, Some(path)) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("reading the text file {}", path.display()))?,
-        ),
+        (None, Some(path)) => Some(read_text_file(path)?),
         (None, None) => None,
     };
     if text.is_none() && args.audio.is_none() && args.image.is_empty() {
@@ -400,6 +416,10 @@ pub fn run(cli: &Cli, args: &CaptureArgs) -> anyhow::Result<ExitCode> {
     }
     let sketches = sketch_inputs(cli, &args.image)?;
     input.sketches = sketches.iter().map(|(input, _)| input.clone()).collect();
+    // The models load before a session is created, so a model that cannot load leaves the
+    // store as it was.
+    let llm = load_llm(cli)?;
+    let embedder = load_embedder(cli, &mut Warnings::printing())?;
     let session = session_for(&mut store, &args.session)?;
     if text.is_some() {
         // Typed text continues the session's clock, so its quotes keep their order.
@@ -414,8 +434,6 @@ pub fn run(cli: &Cli, args: &CaptureArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let llm = load_llm(cli)?;
-    let embedder = load_embedder(cli, &mut Warnings::printing())?;
     let sampling = match args.temperature {
         Some(temperature) => Sampling::Temperature {
             temperature,

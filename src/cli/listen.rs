@@ -360,13 +360,17 @@ fn write_event(file: &mut Option<LineWriter<File>>, record: &EventRecord) {
 
 /// Runs `listen`.
 pub fn run(cli: &Cli, args: &ListenArgs) -> anyhow::Result<ExitCode> {
-    // Bad paths fail before the (large) models load.
-    for path in args.images.iter().chain(&args.audio) {
+    // Bad paths and undecodable audio fail before the (large) models load and before a
+    // session is created, so the store is left as it was.
+    for path in &args.images {
         anyhow::ensure!(
             path.is_file(),
-            "{} does not exist or is not a file",
+            "{} does not exist or is not a file; give the path of a PNG or JPEG sketch",
             path.display()
         );
+    }
+    if let Some(path) = &args.audio {
+        super::check_audio_file(path)?;
     }
     let mut events_file = open_events(&args.events)?;
     let prepared = prepare(cli, args, &cli.data_dir())?;
@@ -416,6 +420,12 @@ pub fn run(cli: &Cli, args: &ListenArgs) -> anyhow::Result<ExitCode> {
             summary.n_utterances,
             summary.n_turns,
             path.display()
+        );
+    }
+    if let Some(error) = &summary.hearing_error {
+        anyhow::bail!(
+            "{error}; what was heard before it is kept in session {}",
+            summary.session.0
         );
     }
     Ok(ExitCode::SUCCESS)

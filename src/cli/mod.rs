@@ -163,10 +163,73 @@ pub fn run() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_line(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Checks an audio file given on the command line before any model loads or any session
+/// is created: it must be a regular file that decodes to some audio. Decoding is fast next
+/// to transcription (milliseconds per minute of audio), so a damaged file fails here, with
+/// the store untouched, rather than in the middle of a session.
+pub(crate) fn check_audio_file(path: &std::path::Path) -> anyhow::Result<()> {
+    // A pipe cannot be read twice: it is refused before it is opened.
+    let is_special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+    anyhow::ensure!(
+        !is_special,
+        "{} is not a regular file (a pipe or a device); give the path of a WAV, FLAC, MP3 or OGG/Vorbis file",
+        path.display()
+    );
+    let mut file = crate::audio::decode::AudioFile::open(path)?;
+    let mut block = Vec::new();
+    while file.read_block(&mut block)? {}
+    Ok(())
+}
+
+/// An error and its causes on one line, each cause once: a cause whose words the message
+/// already says (an OS error that a message quotes) is not repeated.
+fn error_line(err: &anyhow::Error) -> String {
+    let mut line = without_backtrace(&err.to_string());
+    for cause in err.chain().skip(1) {
+        let cause = without_backtrace(&cause.to_string());
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
+}
+
+/// A message with the stack frames some libraries append when `RUST_BACKTRACE` is set
+/// (candle's errors: lines such as `   3: name` and `             at file:line`) taken out,
+/// so an error stays one line for the person who reads it.
+fn without_backtrace(message: &str) -> String {
+    let is_frame = |line: &str| {
+        let trimmed = line.trim_start();
+        let indented = trimmed.len() < line.len();
+        let numbered = trimmed
+            .split_once(": ")
+            .is_some_and(|(number, _)| number.chars().all(|c| c.is_ascii_digit()));
+        indented && (numbered || trimmed.starts_with("at "))
+    };
+    let mut kept = String::with_capacity(message.len());
+    let mut after_frames = false;
+    for (line_idx, line) in message.split('\n').enumerate() {
+        if line_idx > 0 && is_frame(line) {
+            after_frames = true;
+            continue;
+        }
+        // The text after a backtrace continues the line it interrupted, as does a
+        // closing bracket a library put on a line of its own.
+        let continues = after_frames || line.starts_with([')', ']']);
+        if line_idx > 0 && !continues {
+            kept.push('\n');
+        }
+        kept.push_str(line);
+        after_frames = false;
+    }
+    kept
 }
 
 fn init_logging(cli: &Cli) {
@@ -292,5 +355,59 @@ mod tests {
         check(1000, "1.0 kB");
         check(77_704_715, "77.7 MB");
         check(2_497_280_256, "2.5 GB");
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read audio file x.wav: {0}")]
+    struct QuotingError(std::io::Error);
+
+    impl QuotingError {
+        fn new() -> Self {
+            Self(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such file",
+            ))
+        }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read audio file x.wav: {source}")]
+    struct QuotingSourceError {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn error_line_cases() {
+        let check = |err: anyhow::Error, expected: &str| assert_eq!(error_line(&err), expected);
+        check(
+            anyhow::Error::new(QuotingError::new()),
+            "cannot read audio file x.wav: no such file",
+        );
+        // A cause the message already quotes is said once.
+        check(
+            anyhow::Error::new(QuotingSourceError {
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            }),
+            "cannot read audio file x.wav: no such file",
+        );
+        // A cause the message does not quote is added.
+        check(
+            anyhow::Error::new(QuotingError::new()).context("loading the session"),
+            "loading the session: cannot read audio file x.wav: no such file",
+        );
+        // A backtrace inside a library's message is dropped; the text after it continues.
+        check(
+            anyhow::anyhow!(
+                "x.gguf is damaged (bad magic\n   0: bt\n             at src/error.rs:260:25\n  12: read<File>\n); pass a GGUF file"
+            ),
+            "x.gguf is damaged (bad magic); pass a GGUF file",
+        );
+        check(
+            anyhow::anyhow!("cannot read x.jpg (expected 162 bytes but found 89\n)"),
+            "cannot read x.jpg (expected 162 bytes but found 89)",
+        );
+        // Ordinary line breaks stay.
+        check(anyhow::anyhow!("first\nsecond"), "first\nsecond");
     }
 }

@@ -113,9 +113,7 @@ pub fn run(cli: &Cli, command: &NeedsCommand) -> anyhow::Result<ExitCode> {
         }
         NeedsCommand::Show(args) => {
             let stored = match parse_need_ref(&args.id)? {
-                NeedRef::Row(row_id) => store
-                    .need(NeedRowId(row_id))
-                    .with_context(|| format!("no need #{row_id}; see `ideadesk needs list`"))?,
+                NeedRef::Row(row_id) => store.need(NeedRowId(row_id))?,
                 NeedRef::Number(number) => {
                     let session = match args.session {
                         Some(id) => {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::{Cli, Warnings, missing_model_warning};
@@ -248,7 +249,8 @@ fn read_text(text: &str) -> anyhow::Result<String> {
 /// Runs `say`.
 pub fn run(cli: &Cli, args: &SayArgs) -> anyhow::Result<ExitCode> {
     let text = read_text(&args.text)?;
-    if crate::tts::text::sentences(&text).is_empty() {
+    let n_sentences_expected = crate::tts::text::sentences(&text).len();
+    if n_sentences_expected == 0 {
         anyhow::bail!(
             "nothing to say: the text has no words or numbers in it (give the text, e.g. `ideadesk say \"Hello there\"`)"
         );
@@ -282,6 +284,7 @@ pub fn run(cli: &Cli, args: &SayArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
     };
 
+    let progress = sentence_progress(cli, args, n_sentences_expected);
     let started = Instant::now();
     let mut first_chunk: Option<Duration> = None;
     let mut n_sentences = 0;
@@ -310,7 +313,9 @@ pub fn run(cli: &Cli, args: &SayArgs) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string(&line)?);
         }
         playback.play(chunk.samples, chunk.sample_rate_hz)?;
+        progress.inc(1);
     }
+    progress.finish_and_clear();
     // Give the device the audio's own length plus a margin to play out.
     let timeout = Duration::from_secs_f64(audio_s) + Duration::from_secs(10);
     if !playback.wait_until_drained(timeout) {
@@ -350,6 +355,29 @@ pub fn run(cli: &Cli, args: &SayArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Texts of more sentences than this show a progress bar while they are made.
+const MIN_SENTENCES_FOR_PROGRESS: usize = 8;
+
+/// A progress bar over the sentences of a long text, on a terminal only, and never with
+/// `--json` or `--quiet`.
+fn sentence_progress(cli: &Cli, args: &SayArgs, n_sentences: usize) -> ProgressBar {
+    if args.json || cli.quiet > 0 || n_sentences < MIN_SENTENCES_FOR_PROGRESS {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(n_sentences as u64);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg} [{bar:30}] {pos}/{len} sentences, {elapsed} (about {eta} left)",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(if args.out.is_some() {
+        "speaking into the file"
+    } else {
+        "speaking"
+    });
+    bar
 }
 
 /// The longest `--length-scale` (ten times slower than the voice's pace).

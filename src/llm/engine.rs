@@ -18,6 +18,7 @@
 //! before starting, as the bench does, so the pools do not fight.
 
 use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -290,7 +291,7 @@ impl LlmEngine {
             path: gguf_path.to_path_buf(),
             reason,
         };
-        let content = gguf_file::Content::read(&mut file)
+        let content = read_gguf_content(&mut file)
             .map_err(|err| load_error(format!("not a readable GGUF file: {err}")))?;
         let architecture_name = content
             .metadata
@@ -704,15 +705,27 @@ pub fn inspect_gguf(path: &Path) -> Result<GgufSummary, LlmError> {
             not_a_model(format!("it cannot be read ({err})"))
         }
     })?;
+    inspect_gguf_from(&mut file, path)
+}
+
+/// [`inspect_gguf`] on an open GGUF: a file, or bytes in a `Cursor`. `path` only names
+/// the model in errors.
+pub fn inspect_gguf_from<R: Read + Seek>(
+    reader: &mut R,
+    path: &Path,
+) -> Result<GgufSummary, LlmError> {
+    let not_a_model = |reason: String| LlmError::NotAModel {
+        path: path.to_path_buf(),
+        reason,
+    };
     let mut magic = [0u8; 4];
-    use std::io::Read;
-    if file.read_exact(&mut magic).is_err() || &magic != GGUF_MAGIC {
+    if reader.read_exact(&mut magic).is_err() || &magic != GGUF_MAGIC {
         return Err(not_a_model("it is not a GGUF file".into()));
     }
-    use std::io::Seek;
-    file.rewind()
+    reader
+        .rewind()
         .map_err(|err| not_a_model(format!("it cannot be read ({err})")))?;
-    let content = gguf_file::Content::read(&mut file)
+    let content = read_gguf_content(reader)
         .map_err(|err| not_a_model(format!("its GGUF header is damaged ({err})")))?;
     let architecture_name = content
         .metadata
@@ -731,13 +744,16 @@ pub fn inspect_gguf(path: &Path) -> Result<GgufSummary, LlmError> {
     let mut by_type: Vec<(String, u64)> = Vec::new();
     for info in content.tensor_infos.values() {
         let name = format!("{:?}", info.ggml_dtype).to_lowercase();
+        // `read_gguf_content` checked that the product does not overflow.
         let n_elements = info.shape.elem_count() as u64;
         match by_type.iter_mut().find(|(known, _)| *known == name) {
-            Some((_, total)) => *total += n_elements,
+            Some((_, total)) => *total = total.saturating_add(n_elements),
             None => by_type.push((name, n_elements)),
         }
     }
-    let n_params: u64 = by_type.iter().map(|(_, n)| n).sum();
+    let n_params: u64 = by_type
+        .iter()
+        .fold(0u64, |sum, (_, n)| sum.saturating_add(*n));
     by_type.sort_by_key(|(_, n_elements)| std::cmp::Reverse(*n_elements));
     Ok(GgufSummary {
         path: path.to_path_buf(),
@@ -749,6 +765,211 @@ pub fn inspect_gguf(path: &Path) -> Result<GgufSummary, LlmError> {
             .map(|(name, n)| (name, n as f64 / n_params.max(1) as f64))
             .collect(),
     })
+}
+
+/// Reads a GGUF header (metadata and tensor descriptions) from the reader's position;
+/// the error is the reason in words.
+///
+/// candle's reader bounds every count and length by the file's size, but trusts two
+/// things that a damaged file can break: `general.alignment`, which it divides by, and
+/// tensor shapes, whose element counts it multiplies out. Both are checked here: the
+/// alignment in a bounded walk of the metadata before candle reads it, the tensors after
+/// (each must have a dimension, a countable number of elements and its data inside the
+/// file), so that loading the weights later cannot fail on them either.
+pub fn read_gguf_content<R: Read + Seek>(reader: &mut R) -> Result<gguf_file::Content, String> {
+    let io_error = |err: std::io::Error| format!("it cannot be read ({err})");
+    let start = reader.stream_position().map_err(io_error)?;
+    let file_len = reader.seek(SeekFrom::End(0)).map_err(io_error)?;
+    reader.seek(SeekFrom::Start(start)).map_err(io_error)?;
+    let alignment =
+        GgufMetadataWalk::declared_alignment(&mut *reader, file_len.saturating_sub(start));
+    if let Some(alignment) = alignment
+        && !alignment.is_power_of_two()
+    {
+        return Err(format!(
+            "general.alignment is {alignment}, but GGUF alignments are powers of two"
+        ));
+    }
+    reader.seek(SeekFrom::Start(start)).map_err(io_error)?;
+    let content = gguf_file::Content::read(reader).map_err(|err| err.to_string())?;
+    let mut tensors: Vec<_> = content.tensor_infos.iter().collect();
+    tensors.sort_by(|a, b| a.0.cmp(b.0));
+    for (name, info) in tensors {
+        let dims = info.shape.dims();
+        // candle multiplies the dimensions in both directions (the element count and the
+        // strides), so the product of the non-zero ones must fit as well.
+        let non_zero_product = dims
+            .iter()
+            .filter(|&&dim| dim != 0)
+            .try_fold(1usize, |n, &dim| n.checked_mul(dim))
+            .filter(|_| !dims.is_empty())
+            .ok_or_else(|| format!("tensor `{name}` has an impossible shape {dims:?}"))?;
+        let n_elements = if dims.contains(&0) {
+            0
+        } else {
+            non_zero_product
+        };
+        let block = info.ggml_dtype.block_size();
+        if !n_elements.is_multiple_of(block) {
+            return Err(format!(
+                "tensor `{name}` has {n_elements} elements, not whole {:?} blocks of {block}",
+                info.ggml_dtype
+            ));
+        }
+        let n_bytes = u64::try_from(n_elements / block)
+            .ok()
+            .and_then(|n_blocks| n_blocks.checked_mul(info.ggml_dtype.type_size() as u64))
+            .ok_or_else(|| format!("tensor `{name}` has an impossible shape {dims:?}"))?;
+        let data_start = content.tensor_data_offset.saturating_add(info.offset);
+        if data_start.saturating_add(n_bytes) > file_len {
+            return Err(format!(
+                "tensor `{name}` needs {n_bytes} bytes from byte {data_start}, past the end of \
+                 the file at byte {file_len} (is the download incomplete?)"
+            ));
+        }
+    }
+    Ok(content)
+}
+
+/// GGUF metadata value types (the spec's `gguf_type`) that [`GgufMetadataWalk`] reads.
+const GGUF_TYPE_STRING: u32 = 8;
+const GGUF_TYPE_ARRAY: u32 = 9;
+/// How deeply GGUF arrays may nest; candle refuses deeper ones.
+const GGUF_MAX_ARRAY_DEPTH: usize = 64;
+
+/// A walk over a GGUF file's metadata that reads no value it does not need and never
+/// reads past `remaining` bytes. It gives up (`None`) wherever the file is malformed:
+/// candle's reader, which runs next, then says what is wrong.
+struct GgufMetadataWalk<R> {
+    reader: BufReader<R>,
+    remaining: u64,
+    /// Whether lengths and counts are 32-bit (GGUF version 1) rather than 64-bit.
+    short_lengths: bool,
+}
+
+impl<R: Read + Seek> GgufMetadataWalk<R> {
+    /// The last `general.alignment` of a type candle reads as the alignment, if any.
+    fn declared_alignment(reader: R, remaining: u64) -> Option<u64> {
+        let mut walk = Self {
+            reader: BufReader::new(reader),
+            remaining,
+            short_lengths: false,
+        };
+        let mut magic = [0u8; 4];
+        walk.take(4)?;
+        walk.reader.read_exact(&mut magic).ok()?;
+        if &magic != GGUF_MAGIC {
+            return None;
+        }
+        walk.short_lengths = walk.u32()? == 1;
+        walk.length()?;
+        let n_metadata = walk.length()?;
+        let mut alignment = None;
+        for _ in 0..n_metadata {
+            const ALIGNMENT_KEY: &[u8] = b"general.alignment";
+            let key_len = walk.length()?;
+            let is_alignment = if key_len == ALIGNMENT_KEY.len() as u64 {
+                walk.take(key_len)?;
+                let mut key = [0u8; ALIGNMENT_KEY.len()];
+                walk.reader.read_exact(&mut key).ok()?;
+                key == ALIGNMENT_KEY
+            } else {
+                walk.skip(key_len)?;
+                false
+            };
+            let value_type = walk.u32()?;
+            let value = walk.value(value_type, 0)?;
+            if is_alignment {
+                alignment = value;
+            }
+        }
+        alignment
+    }
+
+    /// Counts `n_bytes` against what is left of the file.
+    fn take(&mut self, n_bytes: u64) -> Option<()> {
+        self.remaining = self.remaining.checked_sub(n_bytes)?;
+        Some(())
+    }
+
+    fn skip(&mut self, n_bytes: u64) -> Option<()> {
+        self.take(n_bytes)?;
+        self.reader.seek_relative(i64::try_from(n_bytes).ok()?).ok()
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4)?;
+        let mut bytes = [0u8; 4];
+        self.reader.read_exact(&mut bytes).ok()?;
+        Some(u32::from_le_bytes(bytes))
+    }
+
+    /// A string length or an element count.
+    fn length(&mut self) -> Option<u64> {
+        if self.short_lengths {
+            return self.u32().map(u64::from);
+        }
+        self.take(8)?;
+        let mut bytes = [0u8; 8];
+        self.reader.read_exact(&mut bytes).ok()?;
+        Some(u64::from_le_bytes(bytes))
+    }
+
+    /// Bytes of a value of a fixed-size type.
+    fn fixed_size(value_type: u32) -> Option<u64> {
+        match value_type {
+            0 | 1 | 7 => Some(1),
+            2 | 3 => Some(2),
+            4..=6 => Some(4),
+            10..=12 => Some(8),
+            _ => None,
+        }
+    }
+
+    /// Steps over one value; returns it when it is an integer candle would take as an
+    /// alignment (u8, u16 or u32, or a non-negative i8, i16 or i32), else `Some(None)`.
+    fn value(&mut self, value_type: u32, depth: usize) -> Option<Option<u64>> {
+        if let Some(n_bytes) = Self::fixed_size(value_type) {
+            self.take(n_bytes)?;
+            let mut bytes = [0u8; 8];
+            let n_bytes = usize::try_from(n_bytes).ok()?;
+            self.reader.read_exact(&mut bytes[..n_bytes]).ok()?;
+            let integer = match value_type {
+                0 => Some(u64::from(bytes[0])),
+                1 => u64::try_from(i8::from_le_bytes([bytes[0]])).ok(),
+                2 => Some(u64::from(u16::from_le_bytes([bytes[0], bytes[1]]))),
+                3 => u64::try_from(i16::from_le_bytes([bytes[0], bytes[1]])).ok(),
+                4 => Some(u64::from(u32::from_le_bytes([
+                    bytes[0], bytes[1], bytes[2], bytes[3],
+                ]))),
+                5 => {
+                    u64::try_from(i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])).ok()
+                }
+                _ => None,
+            };
+            return Some(integer);
+        }
+        match value_type {
+            GGUF_TYPE_STRING => {
+                let len = self.length()?;
+                self.skip(len)?;
+            }
+            GGUF_TYPE_ARRAY if depth < GGUF_MAX_ARRAY_DEPTH => {
+                let element_type = self.u32()?;
+                let n_elements = self.length()?;
+                match Self::fixed_size(element_type) {
+                    Some(n_bytes) => self.skip(n_elements.checked_mul(n_bytes)?)?,
+                    None => {
+                        for _ in 0..n_elements {
+                            self.value(element_type, depth + 1)?;
+                        }
+                    }
+                }
+            }
+            _ => return None,
+        }
+        Some(None)
+    }
 }
 
 fn gguf_and_tokenizer(paths: &[PathBuf]) -> Result<(PathBuf, Option<PathBuf>), LlmError> {
@@ -848,6 +1069,109 @@ mod tests {
         let pieces: Vec<String> = rx.try_iter().collect();
         assert_eq!(text, "é🦀");
         assert_eq!(pieces, vec!["é".to_string(), "🦀".to_string()]);
+    }
+
+    /// A GGUF v3 file: string or u32 metadata, then tensor descriptions as (name, dims
+    /// innermost first, ggml type, offset), padded to 32 bytes, then `n_data_bytes` zeros.
+    fn gguf_bytes(
+        metadata: &[(&str, Result<u32, &str>)],
+        tensors: &[(&str, &[u64], u32, u64)],
+        n_data_bytes: usize,
+    ) -> Vec<u8> {
+        let string = |out: &mut Vec<u8>, text: &str| {
+            out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+            out.extend_from_slice(text.as_bytes());
+        };
+        let mut out = b"GGUF".to_vec();
+        out.extend_from_slice(&3u32.to_le_bytes());
+        out.extend_from_slice(&(tensors.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(metadata.len() as u64).to_le_bytes());
+        for (key, value) in metadata {
+            string(&mut out, key);
+            match value {
+                Ok(number) => {
+                    out.extend_from_slice(&4u32.to_le_bytes());
+                    out.extend_from_slice(&number.to_le_bytes());
+                }
+                Err(text) => {
+                    out.extend_from_slice(&8u32.to_le_bytes());
+                    string(&mut out, text);
+                }
+            }
+        }
+        for (name, dims, ggml_type, offset) in tensors {
+            string(&mut out, name);
+            out.extend_from_slice(&(dims.len() as u32).to_le_bytes());
+            for dim in *dims {
+                out.extend_from_slice(&dim.to_le_bytes());
+            }
+            out.extend_from_slice(&ggml_type.to_le_bytes());
+            out.extend_from_slice(&offset.to_le_bytes());
+        }
+        out.resize(out.len().div_ceil(32) * 32 + n_data_bytes, 0);
+        out
+    }
+
+    #[test]
+    fn damaged_gguf_headers_are_errors_not_panics() {
+        const F32: u32 = 0;
+        let llama: Vec<(&str, Result<u32, &str>)> = vec![
+            ("general.architecture", Err("llama")),
+            ("llama.embedding_length", Ok(4)),
+            ("llama.feed_forward_length", Ok(8)),
+            ("llama.block_count", Ok(1)),
+            ("llama.attention.head_count", Ok(1)),
+        ];
+        let inspect = |bytes: Vec<u8>| {
+            inspect_gguf_from(&mut std::io::Cursor::new(bytes), Path::new("m.gguf"))
+        };
+        let good = gguf_bytes(&llama, &[("token_embd.weight", &[4, 3], F32, 0)], 48);
+        let summary = inspect(good).expect("a well-formed GGUF");
+        assert_eq!(summary.n_params, 12);
+
+        // Each of these once panicked inside candle or in our reading of its header; they
+        // were found by fuzzing (tests/fuzz.rs, target gguf).
+        let mut zero_alignment = llama.clone();
+        zero_alignment.push(("general.alignment", Ok(0)));
+        let cases = [
+            (
+                gguf_bytes(
+                    &zero_alignment,
+                    &[("token_embd.weight", &[4, 3], F32, 0)],
+                    48,
+                ),
+                "general.alignment is 0",
+            ),
+            (
+                gguf_bytes(&llama, &[("token_embd.weight", &[], F32, 0)], 4),
+                "impossible shape []",
+            ),
+            (
+                gguf_bytes(
+                    &llama,
+                    &[("token_embd.weight", &[1 << 32, 1 << 32], F32, 0)],
+                    4,
+                ),
+                "impossible shape",
+            ),
+            (
+                gguf_bytes(
+                    &llama,
+                    &[("token_embd.weight", &[0, 1 << 32, 1 << 32], F32, 0)],
+                    4,
+                ),
+                "impossible shape",
+            ),
+            (
+                gguf_bytes(&llama, &[("token_embd.weight", &[4, 3], F32, 0)], 47),
+                "past the end of the file",
+            ),
+        ];
+        for (bytes, fragment) in cases {
+            let err = inspect(bytes).expect_err("refused").to_string();
+            assert!(err.contains(fragment), "{err} should say {fragment:?}");
+            assert!(err.contains("its GGUF header is damaged"), "{err}");
+        }
     }
 
     #[test]

@@ -186,19 +186,33 @@ pub struct OnnxTensor {
 }
 
 impl OnnxTensor {
-    /// The number of elements its shape holds.
+    /// The number of elements its shape holds. Every dimension must be a `usize`, and so
+    /// must the product of the non-zero ones: a tensor multiplies its dimensions in both
+    /// directions (the element count and the strides), so a zero must not hide an
+    /// overflowing product elsewhere (`[0, 2^40, 2^40]`, found by fuzzing).
     pub fn num_elements(&self) -> Result<usize> {
-        self.dims.iter().try_fold(1usize, |acc, &dim| {
-            usize::try_from(dim)
-                .ok()
-                .and_then(|dim| acc.checked_mul(dim))
-                .ok_or_else(|| OnnxError::Malformed {
-                    message: "TensorProto",
-                    reason: format!(
-                        "tensor `{}` has an invalid shape {:?}",
-                        self.name, self.dims
-                    ),
-                })
+        let invalid = || OnnxError::Malformed {
+            message: "TensorProto",
+            reason: format!(
+                "tensor `{}` has an invalid shape {:?}",
+                self.name, self.dims
+            ),
+        };
+        let dims = self
+            .dims
+            .iter()
+            .map(|&dim| usize::try_from(dim).ok())
+            .collect::<Option<Vec<usize>>>()
+            .ok_or_else(invalid)?;
+        let non_zero_product = dims
+            .iter()
+            .filter(|&&dim| dim != 0)
+            .try_fold(1usize, |acc, &dim| acc.checked_mul(dim))
+            .ok_or_else(invalid)?;
+        Ok(if dims.contains(&0) {
+            0
+        } else {
+            non_zero_product
         })
     }
 
@@ -1171,6 +1185,16 @@ mod tests {
         int_field(&mut negative, 2, 1);
         len_field(&mut negative, 8, b"n");
         check(negative, "invalid shape");
+        // No elements, but an element count or strides that overflow.
+        for dims in [[0, 1u64 << 40, 1u64 << 40], [1u64 << 40, 1u64 << 40, 0]] {
+            let mut huge = Vec::new();
+            for dim in dims {
+                int_field(&mut huge, 1, dim);
+            }
+            int_field(&mut huge, 2, 1);
+            len_field(&mut huge, 8, b"h");
+            check(huge, "invalid shape");
+        }
     }
 
     #[test]

@@ -51,8 +51,10 @@ const LOOP_TICK_MS: u64 = 20;
 /// How long a paused file source sleeps before handing back an empty block, in ms.
 const PAUSED_POLL_MS: u64 = 5;
 /// How long a quit waits for the turn in progress before writing the brief without it:
-/// its model work is cancelled at the next token, but a long prompt's prefill cannot be cut.
-const QUIT_GRACE_MS: u64 = 400;
+/// its model work is cancelled at the next token, but a long prompt's prefill cannot be cut
+/// (Qwen2.5-1.5B prefills about 120 tokens a second on 2 cores). With the brief and the
+/// process's exit, Ctrl-C ends a session within 0.5 s.
+const QUIT_GRACE_MS: u64 = 250;
 /// The default token budget of the spoken acknowledgement.
 pub const DEFAULT_ACKNOWLEDGEMENT_MAX_TOKENS: usize = 40;
 
@@ -163,6 +165,9 @@ pub struct LiveSummary {
     pub n_utterances: usize,
     /// Where the brief is, when it was written.
     pub brief_path: Option<PathBuf>,
+    /// Why hearing stopped before its source ended (a file that failed to decode part-way,
+    /// a microphone that failed), when it did. What was heard before is stored.
+    pub hearing_error: Option<String>,
 }
 
 /// Everything the session thread hears from the other threads.
@@ -256,6 +261,8 @@ struct Live<F: FnMut(&EventRecord)> {
     n_turns: usize,
     n_utterances: usize,
     hear_ended: bool,
+    /// Why hearing stopped early, when it failed (see [`LiveSummary::hearing_error`]).
+    hearing_error: Option<String>,
     images_done: bool,
     quitting: Option<String>,
     /// When the quit came.
@@ -305,6 +312,7 @@ pub fn run(
         n_turns: 0,
         n_utterances: 0,
         hear_ended: false,
+        hearing_error: None,
         images_done: true,
         quitting: None,
         quit_at: None,
@@ -549,6 +557,7 @@ pub fn run(
         n_turns: live.n_turns,
         n_utterances: live.n_utterances,
         brief_path,
+        hearing_error: live.hearing_error,
     })
 }
 
@@ -726,6 +735,7 @@ impl<F: FnMut(&EventRecord)> Live<F> {
             Message::HearEnded(result) => {
                 self.hear_ended = true;
                 if let Err(err) = result {
+                    self.hearing_error = Some(err.to_string());
                     let device = if self.pause_for_turns {
                         DeviceKind::AudioFile
                     } else {

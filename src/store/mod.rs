@@ -117,7 +117,9 @@ pub enum StoreError {
     #[error("there is no session {0} in the store: list the sessions to find the right id")]
     NoSuchSession(SessionId),
     /// No need has this row id.
-    #[error("there is no stored need with row id {0}: list the needs to find the right id")]
+    #[error(
+        "there is no need #{0} in the store: `ideadesk needs list` shows the needs and their ids"
+    )]
     NoSuchNeed(NeedRowId),
     /// A caller passed something the store cannot keep.
     #[error("cannot store {what}: {reason}")]

@@ -536,6 +536,29 @@ mod tests {
 
     /// Splits `text` both whole and streamed in a few fragment patterns, checks they agree,
     /// and compares with `expected`.
+    /// 100,000 characters with no space or mark are cut at the hard length, in time
+    /// linear in the text: the sentences cover the text, none is longer than the limit, and
+    /// twice the text takes about twice as long, not four times.
+    #[test]
+    fn unbroken_text_is_cut_in_linear_time() {
+        let time = |n_chars: usize| {
+            let text = "a".repeat(n_chars);
+            let started = std::time::Instant::now();
+            let cut = sentences(&text);
+            let elapsed = started.elapsed().as_secs_f64();
+            assert!(cut.iter().all(|s| s.chars().count() <= MAX_SENTENCE_CHARS));
+            assert_eq!(cut.iter().map(|s| s.len()).sum::<usize>(), n_chars);
+            elapsed
+        };
+        let small_s = time(50_000);
+        let large_s = time(100_000);
+        assert!(large_s < 2.0, "100,000 characters took {large_s:.2} s");
+        assert!(
+            large_s < 4.0 * small_s.max(0.01),
+            "doubling the text took {small_s:.3} s -> {large_s:.3} s"
+        );
+    }
+
     fn check(text: &str, expected: &[&str]) {
         let whole = sentences(text);
         assert_eq!(whole, expected, "sentences({text:?})");

@@ -9,8 +9,8 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::BufReader;
-use std::path::Path;
+use std::io::{BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 
 use image::{ImageReader, RgbImage, imageops::FilterType};
 use serde::Serialize;
@@ -58,43 +58,80 @@ pub fn load_image(path: &Path) -> Result<LoadedImage, VisionError> {
         path: path.to_path_buf(),
         reason,
     };
-    let reader = ImageReader::open(path)
-        .map_err(|err| bad(err.to_string()))?
-        .with_guessed_format()
-        .map_err(|err| bad(err.to_string()))?;
+    let file = File::open(path).map_err(|err| bad(err.to_string()))?;
+    // As `ImageReader::open` does, the extension names the format when the content
+    // does not.
+    let format_hint = image::ImageFormat::from_path(path).ok();
+    load_image_guarded(&mut BufReader::new(file), format_hint).map_err(bad)
+}
+
+/// Loads an image (PNG or JPEG) from its bytes, with the same checks and limits as
+/// [`load_image`]; errors name the image `<memory>`.
+pub fn load_image_bytes(bytes: &[u8]) -> Result<LoadedImage, VisionError> {
+    load_image_guarded(&mut Cursor::new(bytes), None).map_err(|reason| VisionError::Image {
+        path: PathBuf::from("<memory>"),
+        reason,
+    })
+}
+
+/// [`load_image_from`] with a decoder's panic on damaged data turned into the error, as
+/// for audio: the image libraries are not guaranteed never to panic on a crafted file.
+fn load_image_guarded<R: BufRead + Seek>(
+    source: &mut R,
+    format_hint: Option<image::ImageFormat>,
+) -> Result<LoadedImage, String> {
+    crate::worker::catch_panic_quietly(|| load_image_from(source, format_hint)).unwrap_or_else(
+        |message| {
+            Err(format!(
+                "the image decoder failed on damaged data ({message})"
+            ))
+        },
+    )
+}
+
+/// What [`load_image`] and [`load_image_bytes`] share: the format and size checks, then
+/// a whole decode, or a streamed downscale for a PNG over [`MAX_DECODE_PIXELS`].
+/// `format_hint` is the format to assume when the first bytes name none. The error is
+/// the reason in words.
+fn load_image_from<R: BufRead + Seek>(
+    source: &mut R,
+    format_hint: Option<image::ImageFormat>,
+) -> Result<LoadedImage, String> {
+    let reader = image_reader(source, format_hint)?;
     let Some(format) = reader.format() else {
-        return Err(bad("not a PNG or JPEG image".into()));
+        return Err("not a PNG or JPEG image".into());
     };
     let (width, height) = reader
         .into_dimensions()
-        .map_err(|err| bad(format!("unreadable header ({err})")))?;
+        .map_err(|err| format!("unreadable header ({err})"))?;
     if width == 0 || height == 0 {
-        return Err(bad(format!("the image has no pixels ({width}×{height})")));
+        return Err(format!("the image has no pixels ({width}×{height})"));
     }
-    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(path) {
-        return Err(bad("truncated JPEG (no end-of-image marker)".into()));
+    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(source) {
+        return Err("truncated JPEG (no end-of-image marker)".into());
     }
+    if format == image::ImageFormat::Png {
+        check_png_palette(source)?;
+    }
+    source.rewind().map_err(|err| err.to_string())?;
     let n_pixels = u64::from(width) * u64::from(height);
     let image = if n_pixels <= MAX_DECODE_PIXELS {
-        let mut reader = ImageReader::open(path)
-            .map_err(|err| bad(err.to_string()))?
-            .with_guessed_format()
-            .map_err(|err| bad(err.to_string()))?;
+        let mut reader = image_reader(source, format_hint)?;
         let mut limits = image::Limits::default();
         limits.max_alloc = Some(MAX_DECODE_PIXELS * 4);
         reader.limits(limits);
         let decoded = reader
             .decode()
-            .map_err(|err| bad(format!("cannot decode: {err} (damaged or truncated?)")))?;
+            .map_err(|err| format!("cannot decode: {err} (damaged or truncated?)"))?;
         shrink_to(decoded.to_rgb8(), WORKING_MAX_SIDE_PX)
     } else if format == image::ImageFormat::Png {
-        load_png_downscaled(path, WORKING_MAX_SIDE_PX).map_err(bad)?
+        load_png_downscaled(source, WORKING_MAX_SIDE_PX)?
     } else {
-        return Err(bad(format!(
+        return Err(format!(
             "{width}×{height} is too large to decode ({} MP; the limit is {} MP except for PNG)",
             n_pixels / 1_000_000,
             MAX_DECODE_PIXELS / 1_000_000
-        )));
+        ));
     };
     Ok(LoadedImage {
         image,
@@ -103,21 +140,69 @@ pub fn load_image(path: &Path) -> Result<LoadedImage, VisionError> {
     })
 }
 
-/// True when a JPEG file ends with the end-of-image marker (FF D9), allowing a little
-/// padding after it. JPEG decoders fill a cut-off file with grey instead of failing.
-fn jpeg_is_complete(path: &Path) -> bool {
+/// A reader over `source` from its start, its format guessed from the first bytes, else
+/// `format_hint`.
+fn image_reader<R: BufRead + Seek>(
+    source: &mut R,
+    format_hint: Option<image::ImageFormat>,
+) -> Result<ImageReader<&mut R>, String> {
+    let mut reader = ImageReader::new(source);
+    if let Some(format) = format_hint {
+        reader.set_format(format);
+    }
+    reader.with_guessed_format().map_err(|err| err.to_string())
+}
+
+/// True when a JPEG ends with the end-of-image marker (FF D9), allowing a little padding
+/// after it. JPEG decoders fill a cut-off file with grey instead of failing.
+fn jpeg_is_complete<R: Read + Seek>(source: &mut R) -> bool {
     const TAIL_BYTES: u64 = 64;
-    let Ok(mut file) = File::open(path) else {
+    let Ok(length) = source.seek(SeekFrom::End(0)) else {
         return false;
     };
-    let length = file.metadata().map(|m| m.len()).unwrap_or(0);
     let start = length.saturating_sub(TAIL_BYTES);
     let mut tail = Vec::new();
-    use std::io::{Read, Seek, SeekFrom};
-    if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_end(&mut tail).is_err() {
+    if source.seek(SeekFrom::Start(start)).is_err() || source.read_to_end(&mut tail).is_err() {
         return false;
     }
     tail.windows(2).any(|pair| pair == [0xFF, 0xD9])
+}
+
+/// Refuses a PNG whose palette (PLTE chunk) is not whole RGB entries. The png crate
+/// (0.18.1) reads such a palette and then panics expanding it (found by fuzzing; fixed
+/// upstream in image-rs/image-png#695). Only the chunks before the image data are read;
+/// anything else wrong is left to the decoder to report.
+fn check_png_palette<R: Read + Seek>(source: &mut R) -> Result<(), String> {
+    const SIGNATURE_BYTES: i64 = 8;
+    const CRC_BYTES: i64 = 4;
+    if source
+        .seek(SeekFrom::Start(SIGNATURE_BYTES as u64))
+        .is_err()
+    {
+        return Ok(());
+    }
+    loop {
+        let mut header = [0u8; 8];
+        if source.read_exact(&mut header).is_err() {
+            return Ok(());
+        }
+        let length = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+        match &header[4..] {
+            b"PLTE" if length % 3 != 0 => {
+                return Err(format!(
+                    "damaged PNG: its palette is {length} bytes, not whole RGB entries"
+                ));
+            }
+            b"IDAT" | b"IEND" => return Ok(()),
+            _ => {}
+        }
+        if source
+            .seek(SeekFrom::Current(i64::from(length) + CRC_BYTES))
+            .is_err()
+        {
+            return Ok(());
+        }
+    }
 }
 
 /// Downscales so the longest side is at most `max_side_px` (never upscales).
@@ -135,9 +220,11 @@ pub fn shrink_to(image: RgbImage, max_side_px: u32) -> RgbImage {
 
 /// Decodes a PNG row by row, averaging boxes of rows and columns into an image whose
 /// longest side is at most `max_side_px`: memory is one row plus the output.
-fn load_png_downscaled(path: &Path, max_side_px: u32) -> Result<RgbImage, String> {
-    let file = File::open(path).map_err(|err| err.to_string())?;
-    let mut decoder = png::Decoder::new(BufReader::new(file));
+fn load_png_downscaled<R: BufRead + Seek>(
+    source: &mut R,
+    max_side_px: u32,
+) -> Result<RgbImage, String> {
+    let mut decoder = png::Decoder::new(source);
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().map_err(|err| err.to_string())?;
     let info = reader.info();
@@ -158,9 +245,6 @@ fn load_png_downscaled(path: &Path, max_side_px: u32) -> Result<RgbImage, String
     let scale = f64::from(max_side_px) / f64::from(width.max(height));
     let out_width = ((f64::from(width) * scale).round() as u32).max(1);
     let out_height = ((f64::from(height) * scale).round() as u32).max(1);
-    let column_of: Vec<usize> = (0..width as u64)
-        .map(|x| (x * u64::from(out_width) / u64::from(width)) as usize)
-        .collect();
     let mut sums = vec![0u64; out_width as usize * 3];
     let mut counts = vec![0u64; out_width as usize];
     let mut out = RgbImage::new(out_width, out_height);
@@ -193,7 +277,9 @@ fn load_png_downscaled(path: &Path, max_side_px: u32) -> Result<RgbImage, String
                 1 | 2 => (pixel[0], pixel[0], pixel[0]),
                 _ => (pixel[0], pixel[1], pixel[2]),
             };
-            let out_x = column_of[x];
+            // Worked out per pixel rather than from a table as wide as the image: a PNG
+            // header may claim tens of millions of columns (found by fuzzing).
+            let out_x = (x as u64 * u64::from(out_width) / u64::from(width)) as usize;
             sums[out_x * 3] += u64::from(r);
             sums[out_x * 3 + 1] += u64::from(g);
             sums[out_x * 3 + 2] += u64::from(b);
@@ -497,5 +583,98 @@ impl SnapshotSelector {
         self.last_thumbnail = Some(thumbnail);
         self.last_snapshot_frame_idx = Some(best.frame_idx);
         Some(best)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A grey PNG of `width` × `height` at `bit_depth`, its pixels a pattern.
+    fn png_bytes(width: u32, height: u32, bit_depth: png::BitDepth) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut encoder = png::Encoder::new(&mut bytes, width, height);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(bit_depth);
+        let mut writer = encoder.write_header().expect("a PNG header");
+        let row_bytes = (width as usize * bit_depth as usize).div_ceil(8);
+        let data: Vec<u8> = (0..row_bytes * height as usize)
+            .map(|i| (i * 7) as u8)
+            .collect();
+        writer.write_image_data(&data).expect("pixel data");
+        drop(writer);
+        bytes
+    }
+
+    #[test]
+    fn bytes_and_files_load_alike() {
+        let bytes = png_bytes(5, 3, png::BitDepth::Eight);
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("small.png");
+        std::fs::write(&path, &bytes).expect("written");
+        let from_file = load_image(&path).expect("the file loads");
+        let from_bytes = load_image_bytes(&bytes).expect("the bytes load");
+        assert_eq!(from_file.image, from_bytes.image);
+        assert_eq!((from_bytes.width, from_bytes.height), (5, 3));
+        let err = load_image_bytes(b"not an image").expect_err("refused");
+        assert!(err.to_string().contains("<memory>"), "{err}");
+    }
+
+    /// CRC-32 as PNG computes it.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &byte in bytes {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn a_palette_of_partial_entries_is_refused() {
+        // Found by fuzzing: a PLTE chunk of 62 bytes made the png crate panic while
+        // expanding the palette. Built here as an 8-colour PNG whose palette loses its
+        // last two bytes (the chunk's CRC is made right, so only the length is wrong).
+        let mut bytes = Vec::new();
+        let mut encoder = png::Encoder::new(&mut bytes, 4, 1);
+        encoder.set_color(png::ColorType::Indexed);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder.set_palette((0..24u8).collect::<Vec<u8>>());
+        let mut writer = encoder.write_header().expect("a PNG header");
+        writer.write_image_data(&[0, 1, 2, 7]).expect("pixel data");
+        drop(writer);
+        assert!(load_image_bytes(&bytes).is_ok(), "the whole palette loads");
+        let at = bytes
+            .windows(4)
+            .position(|window| window == b"PLTE")
+            .expect("a PLTE chunk")
+            - 4;
+        let mut damaged = bytes[..at].to_vec();
+        damaged.extend_from_slice(&22u32.to_be_bytes());
+        damaged.extend_from_slice(b"PLTE");
+        damaged.extend_from_slice(&bytes[at + 8..at + 8 + 22]);
+        let crc = crc32(&damaged[at + 4..]);
+        damaged.extend_from_slice(&crc.to_be_bytes());
+        damaged.extend_from_slice(&bytes[at + 8 + 24 + 4..]);
+        let err = load_image_bytes(&damaged).expect_err("refused");
+        assert!(err.to_string().contains("not whole RGB entries"), "{err}");
+    }
+
+    #[test]
+    fn a_very_wide_png_is_streamed_without_a_table_as_wide_as_it() {
+        // Found by fuzzing: a PNG 60 million columns wide made the streaming downscaler
+        // build a 480 MB column table before reading a row. The fuzz test's allocation
+        // cap guards the memory (seed image/slow_wide_60000000x1.png); this checks that
+        // such an image still loads, downscaled.
+        let loaded = load_image_bytes(&png_bytes(60_000_000, 1, png::BitDepth::One))
+            .expect("a wide PNG loads");
+        assert_eq!((loaded.width, loaded.height), (60_000_000, 1));
+        assert_eq!(loaded.image.dimensions(), (WORKING_MAX_SIDE_PX, 1));
     }
 }

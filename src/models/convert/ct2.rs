@@ -162,10 +162,19 @@ impl Ct2Model {
             let dtype = Ct2DType::from_id(dtype_id)
                 .ok_or_else(|| format!("variable {name} has unknown dtype {dtype_id}"))?;
             let n_bytes = reader.u32()? as usize;
-            let n_elements = shape
+            // The product of the non-zero dimensions must fit too: a zero dimension must
+            // not hide one that overflows when rows are sliced (found by fuzzing).
+            let non_zero_product = shape
                 .iter()
-                .try_fold(1usize, |acc, &dim| acc.checked_mul(dim));
-            if n_elements.and_then(|n| n.checked_mul(dtype.size_bytes())) != Some(n_bytes) {
+                .filter(|&&dim| dim != 0)
+                .try_fold(1usize, |acc, &dim| acc.checked_mul(dim))
+                .ok_or_else(|| format!("variable {name} has an impossible shape {shape:?}"))?;
+            let n_elements = if shape.contains(&0) {
+                0
+            } else {
+                non_zero_product
+            };
+            if n_elements.checked_mul(dtype.size_bytes()) != Some(n_bytes) {
                 return Err(format!(
                     "variable {name}: {n_bytes} bytes do not fit shape {shape:?} of {dtype:?}"
                 ));
@@ -322,6 +331,11 @@ pub(crate) mod tests {
         check(
             &encode(&[("a", vec![2], 9, vec![0; 4])], &[]),
             "unknown dtype 9",
+        );
+        let huge = u32::MAX as usize;
+        check(
+            &encode(&[("a", vec![0, huge, huge, huge], 0, vec![])], &[]),
+            "impossible shape",
         );
     }
 }

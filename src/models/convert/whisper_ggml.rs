@@ -46,6 +46,8 @@ const GGML_FTYPE_MOSTLY_Q5_0: i32 = 8;
 const GGML_QNT_VERSION_OFFSET: i32 = 2000;
 /// Values per quantised block (q8_0 and q5_0).
 const QUANT_BLOCK: usize = 32;
+/// The most mel bands a model may have; openai-whisper's have 80 or 128.
+const MAX_N_MELS: usize = 512;
 
 /// How the 2-D weight matrices are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -124,6 +126,24 @@ struct Hparams {
     n_mels: usize,
 }
 
+impl Hparams {
+    /// The hyper-parameters in the order of the file's header.
+    fn header(&self) -> [usize; 10] {
+        [
+            self.n_vocab,
+            self.n_audio_ctx,
+            self.n_audio_state,
+            self.n_audio_head,
+            self.n_audio_layer,
+            self.n_text_ctx,
+            self.n_text_state,
+            self.n_text_head,
+            self.n_text_layer,
+            self.n_mels,
+        ]
+    }
+}
+
 /// How one output tensor is made from the CTranslate2 variables.
 struct TensorPlan {
     name: String,
@@ -181,12 +201,7 @@ pub fn convert_ct2_whisper_as(
     show_progress: bool,
 ) -> Result<WhisperGgmlSummary, ConvertError> {
     let model = Ct2Model::read(&ct2_dir.join("model.bin"))?;
-    if model.spec_name != "WhisperSpec" {
-        return Err(ConvertError::Unsupported(format!(
-            "spec `{}` is not a Whisper model (WhisperSpec)",
-            model.spec_name
-        )));
-    }
+    check_whisper_spec(&model)?;
     let vocab_path = ct2_dir.join("vocabulary.txt");
     let tokens = read_ordinary_tokens(&vocab_path)?;
     let hparams = read_hparams(&model)?;
@@ -235,6 +250,32 @@ pub fn convert_ct2_whisper_as(
     })
 }
 
+/// Writes the ggml file of a parsed CTranslate2 Whisper model to `writer` and returns the
+/// bytes written: [`convert_ct2_whisper_as`] without the files, so that a conversion can
+/// be checked in memory. `tokens` are the ordinary BPE tokens as raw bytes.
+pub fn write_whisper_ggml(
+    model: &Ct2Model,
+    tokens: &[Vec<u8>],
+    weight_type: WhisperWeightType,
+    writer: &mut impl Write,
+) -> Result<u64, ConvertError> {
+    check_whisper_spec(model)?;
+    let hparams = read_hparams(model)?;
+    let plans = plan_tensors(&hparams);
+    write_file(writer, model, &hparams, tokens, &plans, weight_type, false)
+}
+
+/// Refuses a CTranslate2 model that is not a Whisper export.
+fn check_whisper_spec(model: &Ct2Model) -> Result<(), ConvertError> {
+    if model.spec_name == "WhisperSpec" {
+        return Ok(());
+    }
+    Err(ConvertError::Unsupported(format!(
+        "spec `{}` is not a Whisper model (WhisperSpec)",
+        model.spec_name
+    )))
+}
+
 fn partial_path(out: &Path) -> PathBuf {
     let mut name = out.as_os_str().to_owned();
     name.push(".partial");
@@ -254,20 +295,8 @@ fn write_file(
         inner: writer,
         n_bytes: 0,
     };
-    let header = [
-        hparams.n_vocab,
-        hparams.n_audio_ctx,
-        hparams.n_audio_state,
-        hparams.n_audio_head,
-        hparams.n_audio_layer,
-        hparams.n_text_ctx,
-        hparams.n_text_state,
-        hparams.n_text_head,
-        hparams.n_text_layer,
-        hparams.n_mels,
-    ];
     out.u32(GGML_FILE_MAGIC)?;
-    for value in header {
+    for value in hparams.header() {
         out.i32(value as i32)?;
     }
     out.i32(weight_type.file_ftype())?;
@@ -478,13 +507,15 @@ fn read_hparams(model: &Ct2Model) -> Result<Hparams, ConvertError> {
     let (n_audio_ctx, n_audio_state) = matrix("encoder/position_encodings/encodings")?;
     let (n_text_ctx, _) = matrix("decoder/position_encodings/encodings")?;
     let conv1 = tensor("encoder/conv1/weight")?;
+    // The converter computes an `n_mels` × 201 filterbank, so a damaged shape must not
+    // ask for billions of bands.
     let n_mels = match conv1.shape[..] {
-        [_, n_mels, _] => n_mels,
+        [_, n_mels, _] if (1..=MAX_N_MELS).contains(&n_mels) => n_mels,
         _ => {
             return Err(ConvertError::BadShape {
                 name: "encoder/conv1/weight".into(),
                 shape: conv1.shape.clone(),
-                expected: "[n_audio_state, n_mels, 3]".into(),
+                expected: format!("[n_audio_state, n_mels, 3] with 1 to {MAX_N_MELS} mel bands"),
             });
         }
     };
@@ -504,6 +535,16 @@ fn read_hparams(model: &Ct2Model) -> Result<Hparams, ConvertError> {
         return Err(ConvertError::Unsupported(
             "the model has no encoder or decoder layers".into(),
         ));
+    }
+    if let Some(value) = hparams
+        .header()
+        .into_iter()
+        .find(|&value| i32::try_from(value).is_err())
+    {
+        return Err(ConvertError::Unsupported(format!(
+            "a dimension of {value} does not fit the ggml header's 32-bit fields; is \
+             model.bin damaged?"
+        )));
     }
     Ok(hparams)
 }
@@ -836,6 +877,46 @@ mod tests {
             ours(quantize_block_q5_0),
             ggml_quantize(GGML_TYPE_Q5_0, &values, 22)
         );
+    }
+
+    /// The smallest CTranslate2 Whisper export `read_hparams` takes, with conv1 of
+    /// `conv1_shape` (f16, no data when a dimension is 0).
+    fn minimal_whisper(conv1_shape: Vec<usize>) -> Ct2Model {
+        let f16_zeros = |shape: &[usize]| vec![0u8; shape.iter().product::<usize>() * 2];
+        let matrix = |name: &'static str| (name, vec![2, 2], 4, f16_zeros(&[2, 2]));
+        let conv1 = f16_zeros(&conv1_shape);
+        let bytes = super::super::ct2::tests::encode(
+            &[
+                matrix("decoder/embeddings/weight"),
+                matrix("encoder/position_encodings/encodings"),
+                matrix("decoder/position_encodings/encodings"),
+                ("encoder/conv1/weight", conv1_shape, 4, conv1),
+                ("encoder/num_heads", vec![], 3, 1i32.to_le_bytes().to_vec()),
+                ("decoder/num_heads", vec![], 3, 1i32.to_le_bytes().to_vec()),
+                matrix("encoder/layer_0/ffn/linear_0/weight"),
+                matrix("decoder/layer_0/ffn/linear_0/weight"),
+            ],
+            &[],
+        );
+        Ct2Model::parse(&bytes).expect("a well-formed model.bin")
+    }
+
+    #[test]
+    fn a_damaged_mel_band_count_is_refused_before_the_filterbank_is_built() {
+        assert_eq!(
+            read_hparams(&minimal_whisper(vec![2, 80, 3]))
+                .expect("80 bands")
+                .n_mels,
+            80
+        );
+        // Found by fuzzing: a width of 0 makes the tensor hold no data whatever the band
+        // count, and 2^32 - 1 bands once asked for a 34 GB filterbank.
+        for n_mels in [0, MAX_N_MELS + 1, u32::MAX as usize] {
+            let model = minimal_whisper(vec![0, n_mels, 3]);
+            let err = write_whisper_ggml(&model, &[], WhisperWeightType::F16, &mut std::io::sink())
+                .expect_err("refused");
+            assert!(err.to_string().contains("mel bands"), "{n_mels}: {err}");
+        }
     }
 
     #[test]
