@@ -615,8 +615,17 @@ mod tests {
                 data.extend_from_slice(&sample.to_le_bytes());
             }
         }
+        riff_wav(PCM_FORMAT_TAG, 16, spec, &data)
+    }
+
+    /// The WAV `fmt ` format tags of integer PCM and of IEEE float samples.
+    const PCM_FORMAT_TAG: u16 = 1;
+    const FLOAT_FORMAT_TAG: u16 = 3;
+
+    /// A RIFF/WAVE file of `data` with a `fmt ` chunk from the given fields, damaged or not.
+    fn riff_wav(format_tag: u16, bits_per_sample: u16, spec: WavSpec, data: &[u8]) -> Vec<u8> {
         let mut fmt = Vec::new();
-        fmt.extend_from_slice(&1u16.to_le_bytes());
+        fmt.extend_from_slice(&format_tag.to_le_bytes());
         fmt.extend_from_slice(&spec.n_channels.to_le_bytes());
         fmt.extend_from_slice(&spec.sample_rate_hz.to_le_bytes());
         let byte_rate = spec
@@ -624,14 +633,14 @@ mod tests {
             .wrapping_mul(u32::from(spec.block_align));
         fmt.extend_from_slice(&byte_rate.to_le_bytes());
         fmt.extend_from_slice(&spec.block_align.to_le_bytes());
-        fmt.extend_from_slice(&16u16.to_le_bytes());
+        fmt.extend_from_slice(&bits_per_sample.to_le_bytes());
         let mut body = b"WAVE".to_vec();
         body.extend_from_slice(b"fmt ");
         body.extend_from_slice(&(fmt.len() as u32).to_le_bytes());
         body.extend_from_slice(&fmt);
         body.extend_from_slice(b"data");
         body.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        body.extend_from_slice(&data);
+        body.extend_from_slice(data);
         let mut bytes = b"RIFF".to_vec();
         bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
         bytes.extend_from_slice(&body);
@@ -756,19 +765,13 @@ mod tests {
         for sample in samples {
             data.extend_from_slice(&sample.to_le_bytes());
         }
-        let mut bytes = b"RIFF".to_vec();
-        bytes.extend_from_slice(&(4 + 24 + 8 + data.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(b"WAVEfmt ");
-        bytes.extend_from_slice(&16u32.to_le_bytes());
-        bytes.extend_from_slice(&3u16.to_le_bytes());
-        bytes.extend_from_slice(&1u16.to_le_bytes());
-        bytes.extend_from_slice(&16_000u32.to_le_bytes());
-        bytes.extend_from_slice(&64_000u32.to_le_bytes());
-        bytes.extend_from_slice(&4u16.to_le_bytes());
-        bytes.extend_from_slice(&32u16.to_le_bytes());
-        bytes.extend_from_slice(b"data");
-        bytes.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(&data);
+        let spec = WavSpec {
+            n_channels: 1,
+            sample_rate_hz: 16_000,
+            block_align: 4,
+            n_frames: samples.len(),
+        };
+        let bytes = riff_wav(FLOAT_FORMAT_TAG, 32, spec, &data);
         let mut file = AudioFile::from_bytes("float.wav", bytes).expect("a float WAV opens");
         let mut decoded = Vec::new();
         let mut block = Vec::new();
