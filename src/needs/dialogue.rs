@@ -29,7 +29,7 @@ use super::interviewer::{MAX_ASKS_PER_SLOT, NextQuestion, slot_question};
 use super::merge::repair_quote;
 use super::model::{NeedId, NeedStatus, UtteranceId};
 use super::prompt::{
-    EXAMPLE_MARKERS, Prompt, answer_prompt, need_list_prompt, need_slots_prompt, turn_prompt,
+    Prompt, answer_prompt, copies_example, need_list_prompt, need_slots_prompt, turn_prompt,
 };
 use super::text::{
     content_words, grounded_share, squash, statement_from, statement_similarity, word_spans,
@@ -641,7 +641,7 @@ impl TurnPlan {
         ));
         let own = own_statement(&self.sentences[sentence_idx].text, actor.as_deref());
         let (statement, rewritten) = match model_statement.map(squash) {
-            Some(statement) => match statement_problem(&statement, &said) {
+            Some(statement) => match statement_problem(&statement, &said, &self.scratch) {
                 None => (statement, false),
                 Some(reason) => {
                     self.notes.push(DialogueNote::Dropped {
@@ -931,7 +931,7 @@ impl TurnPlan {
     /// Checks a model's value against the turn: it must be the person's words in one of
     /// the `candidates` units and carry no prompt text. Returns the unit it is from.
     fn check_value(&self, value: &str, candidates: &[usize]) -> Result<usize, String> {
-        if let Some(reason) = artifact(value) {
+        if let Some(reason) = artifact(value, &self.scratch) {
             return Err(reason);
         }
         let said: std::collections::BTreeSet<String> = candidates

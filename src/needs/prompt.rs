@@ -50,44 +50,103 @@ const TURN_TASK: &str = "Task: fill the JSON for the new lines.
 - modules, options, decisions: only what the person named; otherwise [].
 - reply: one short question to ask next; use the suggested question unless the person asked something.";
 
-/// The split alternative's first task. Its example is about beekeepers, whose words no
-/// test transcript holds: a copied example cites no line of the turn and is dropped.
+/// The split alternative's first task; [`Examples::need_list`] follows it.
 const NEED_LIST_TASK: &str = "Task: list the needs the person expressed in the new lines: who has which problem, or who wants what.
 For each need: \"statement\" is who needs what, in one short sentence of their words; \"utterance\" is the id number in the brackets ([u12 ...] is 12); \"quote\" is their exact words there.
 A need already listed under Needs: repeat its statement word for word. Filler, remarks about the sketch and talk about other things are not needs. No need in the new lines: {\"needs\":[]}.
-Example: for the new line [u7 01:10-01:15] Beekeepers lose track of which hive they treated. the answer is {\"needs\":[{\"statement\":\"Beekeepers lose track of treated hives\",\"utterance\":7,\"quote\":\"Beekeepers lose track of which hive they treated\"}]}";
+";
 
 /// The split alternative's second task.
 const NEED_SLOTS_TASK: &str = "Task: fill in what the new lines say about this need, in a few of the person's words. Use null for anything the new lines do not say. \"utterance\" is the id number in the brackets of the line you used ([u12 ...] is 12); \"quote\" is their exact words there.";
 
-/// The answer task: which words of the new lines answer the interviewer's last question.
-/// Its examples are about beekeepers, so a copied example is not grounded in the turn.
+/// The answer task: which words of the new lines answer the interviewer's last question;
+/// [`Examples::answer`] follows it.
 const ANSWER_TASK: &str = "Task: copy the words of the new lines that answer this question, or null when the new lines do not answer it.
-Examples: asked \"How do they cope today?\", the new line \"Mostly they ring the beekeeping club.\" gives {\"answer\":\"they ring the beekeeping club\"}; the new line \"I had a nice lunch with the beekeepers.\" gives {\"answer\":null}.";
+";
 
-/// Example texts of the extraction prompts, which must never reach a stored need.
-pub const EXAMPLE_MARKERS: &[&str] = &["beekeep", "hive", "lighthouse"];
+/// One set of worked examples for the extraction and acknowledgement prompts, about
+/// people the session is not about: a copied example then cites no words of the person's
+/// and the grounding drops it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Examples {
+    /// Word stems that only this set's examples hold ("beekeep" for "beekeepers").
+    pub markers: &'static [&'static str],
+    /// The need list's example.
+    pub need_list: &'static str,
+    /// The answer step's examples: one answer, one line that answers nothing.
+    pub answer: &'static str,
+    /// The acknowledgement's example: what was said, and what is said back.
+    pub acknowledgement: (&'static str, &'static str),
+}
+
+/// The example sets, in order of preference. A session about beekeepers gets the
+/// lighthouse keepers' examples, and the other way round.
+pub const EXAMPLE_SETS: [Examples; 2] = [
+    Examples {
+        markers: &["beekeep", "hive"],
+        need_list: "Example: for the new line [u7 01:10-01:15] Beekeepers lose track of which hive they treated. the answer is {\"needs\":[{\"statement\":\"Beekeepers lose track of treated hives\",\"utterance\":7,\"quote\":\"Beekeepers lose track of which hive they treated\"}]}",
+        answer: "Examples: asked \"How do they cope today?\", the new line \"Mostly they ring the beekeeping club.\" gives {\"answer\":\"they ring the beekeeping club\"}; the new line \"I had a nice lunch with the beekeepers.\" gives {\"answer\":null}.",
+        acknowledgement: (
+            "Beekeepers forget which hive they treated last week.",
+            "So beekeepers lose track of their hive treatments.",
+        ),
+    },
+    Examples {
+        markers: &["lighthouse", "lamp"],
+        need_list: "Example: for the new line [u7 01:10-01:15] Lighthouse keepers run out of spare lamps in winter. the answer is {\"needs\":[{\"statement\":\"Lighthouse keepers run out of spare lamps\",\"utterance\":7,\"quote\":\"Lighthouse keepers run out of spare lamps in winter\"}]}",
+        answer: "Examples: asked \"How do they cope today?\", the new line \"Mostly they borrow lamps from the next lighthouse.\" gives {\"answer\":\"they borrow lamps from the next lighthouse\"}; the new line \"I had a nice lunch with the lighthouse keepers.\" gives {\"answer\":null}.",
+        acknowledgement: (
+            "Lighthouse keepers spend every Sunday counting spare lamps by hand.",
+            "So counting spare lamps by hand eats their Sundays.",
+        ),
+    },
+];
+
+/// Whether a word is one of an example set's marker words ("hives" for "hive", but not
+/// "archive").
+fn is_marker_word(word: &str, markers: &[&str]) -> bool {
+    markers.iter().any(|marker| word.starts_with(marker))
+}
+
+/// The lowercase words of everything the person said in the session.
+fn session_words(discovery: &Discovery) -> Vec<String> {
+    discovery
+        .utterances
+        .iter()
+        .flat_map(|utterance| super::cues::lower_words(&utterance.text))
+        .collect()
+}
+
+/// The example set for a session: the first whose marker words the person never said.
+pub fn examples_for(discovery: &Discovery) -> &'static Examples {
+    let said = session_words(discovery);
+    EXAMPLE_SETS
+        .iter()
+        .find(|examples| {
+            !said
+                .iter()
+                .any(|word| is_marker_word(word, examples.markers))
+        })
+        .unwrap_or(&EXAMPLE_SETS[0])
+}
+
+/// Whether `text` (a model's words) holds a word of a prompt example that the person
+/// never said in the session: it was copied from the example, not heard.
+pub fn copies_example(text: &str, discovery: &Discovery) -> bool {
+    let said = session_words(discovery);
+    super::cues::lower_words(text).iter().any(|word| {
+        EXAMPLE_SETS
+            .iter()
+            .any(|examples| is_marker_word(word, examples.markers))
+            && !said.contains(word)
+    })
+}
 
 /// Instructions for the spoken acknowledgement that opens a reply. It is spoken while
 /// the needs are extracted, so it must be short, and it must not ask: the interviewer's
 /// question follows it.
 const ACKNOWLEDGEMENT_SYSTEM: &str =
     "You are a product interviewer. Say back the problem you heard in one short sentence.";
-
-/// Worked examples of the acknowledgement. Small models follow examples far better than
-/// instructions (with instructions alone, SmolLM2-135M refused or rambled on two of four
-/// test monologues). They are about beekeepers and lighthouse keepers, whose words no
-/// person's turn holds, so a copied example fails the acknowledgement's grounding check.
-const ACKNOWLEDGEMENT_EXAMPLES: [(&str, &str); 2] = [
-    (
-        "Beekeepers forget which hive they treated last week.",
-        "So beekeepers lose track of their hive treatments.",
-    ),
-    (
-        "Lighthouse keepers spend every Sunday counting spare bulbs by hand.",
-        "So counting spare bulbs by hand eats their Sundays.",
-    ),
-];
 
 /// What the interviewer says about a sketch no vision model could read: it never
 /// describes what it cannot see.
@@ -134,11 +193,33 @@ pub fn acknowledgement_prompt(discovery: &Discovery, new_utterance_ids: &[Uttera
         .collect();
     Prompt {
         system: ACKNOWLEDGEMENT_SYSTEM.to_string(),
-        examples: ACKNOWLEDGEMENT_EXAMPLES
+        examples: acknowledgement_examples(discovery)
             .iter()
             .map(|(user, assistant)| (user.to_string(), assistant.to_string()))
             .collect(),
         user: said,
+    }
+}
+
+/// Worked examples of the acknowledgement: those of every example set whose words the
+/// person never said. Small models follow examples far better than instructions (with
+/// instructions alone, SmolLM2-135M refused or rambled on two of four test monologues),
+/// and a copied example fails the acknowledgement's grounding check.
+fn acknowledgement_examples(discovery: &Discovery) -> Vec<(&'static str, &'static str)> {
+    let said = session_words(discovery);
+    let unsaid: Vec<(&str, &str)> = EXAMPLE_SETS
+        .iter()
+        .filter(|examples| {
+            !said
+                .iter()
+                .any(|word| is_marker_word(word, examples.markers))
+        })
+        .map(|examples| examples.acknowledgement)
+        .collect();
+    if unsaid.is_empty() {
+        vec![examples_for(discovery).acknowledgement]
+    } else {
+        unsaid
     }
 }
 
@@ -181,6 +262,7 @@ pub fn answer_prompt(
         slot.label()
     ));
     user.push_str(ANSWER_TASK);
+    user.push_str(examples_for(discovery).answer);
     Ok(Prompt {
         system: EXTRACT_SYSTEM.to_string(),
         examples: Vec::new(),
@@ -194,6 +276,7 @@ pub fn need_list_prompt(discovery: &Discovery, new_utterance_ids: &[UtteranceId]
     user.push_str("\nNeeds:\n");
     user.push_str(&needs_state(discovery));
     user.push_str(NEED_LIST_TASK);
+    user.push_str(examples_for(discovery).need_list);
     Prompt {
         system: EXTRACT_SYSTEM.to_string(),
         examples: Vec::new(),
@@ -389,6 +472,56 @@ mod tests {
         discovery
     }
 
+    /// A discovery whose one utterance is `said`.
+    fn said(said: &str) -> Discovery {
+        let mut discovery = discovery(0);
+        let added = discovery.add_utterance(Utterance {
+            id: UtteranceId(1),
+            start_ms: 0,
+            end_ms: 5_000,
+            text: said.to_string(),
+        });
+        assert_eq!(added, Ok(()));
+        discovery
+    }
+
+    #[test]
+    fn a_session_gets_examples_about_people_it_is_not_about() {
+        let check = |said_text: &str, expected_marker: &str, copied: &[(&str, bool)]| {
+            let discovery = said(said_text);
+            let examples = examples_for(&discovery);
+            assert!(examples.markers.contains(&expected_marker), "{said_text}");
+            let prompt = need_list_prompt(&discovery, &[UtteranceId(1)]);
+            assert!(prompt.user.contains(examples.need_list), "{said_text}");
+            for (text, expected) in copied {
+                assert_eq!(
+                    copies_example(text, &discovery),
+                    *expected,
+                    "{said_text} / {text}"
+                );
+            }
+        };
+        check(
+            "Florists throw away a bucket of roses every Monday.",
+            "beekeep",
+            &[
+                ("Beekeepers lose track of treated hives", true),
+                ("they borrow lamps from the next lighthouse", true),
+                ("roses in the archive room", false),
+                ("florists throw away roses", false),
+            ],
+        );
+        check(
+            "Hobby beekeepers forget which hive they checked last.",
+            "lighthouse",
+            &[
+                ("hobby beekeepers", false),
+                ("which hive they checked", false),
+                ("Lighthouse keepers run out of spare lamps", true),
+            ],
+        );
+    }
+
     #[test]
     fn turn_prompt_shows_ids_times_state_and_question() {
         let mut discovery = discovery(3);
@@ -440,7 +573,7 @@ mod tests {
             let ids: Vec<UtteranceId> = new.iter().map(|id| UtteranceId(*id)).collect();
             let prompt = acknowledgement_prompt(&discovery, &ids);
             assert_eq!(prompt.user, expected_user, "{new:?}");
-            assert_eq!(prompt.examples.len(), ACKNOWLEDGEMENT_EXAMPLES.len());
+            assert_eq!(prompt.examples.len(), EXAMPLE_SETS.len());
             assert!(
                 prompt
                     .examples

@@ -259,9 +259,11 @@ fn a_copied_example_or_schema_text_never_becomes_a_need() {
         "juggle deadlines from ten clients",
         &[(Slot::Workaround, None)],
     );
-    for marker in crate::needs::prompt::EXAMPLE_MARKERS {
-        let stored = serde_json::to_string(&session.discovery.needs).unwrap_or_default();
-        assert!(!stored.to_lowercase().contains(marker), "{stored}");
+    let stored = serde_json::to_string(&session.discovery.needs).unwrap_or_default();
+    for examples in crate::needs::prompt::EXAMPLE_SETS {
+        for marker in examples.markers {
+            assert!(!stored.to_lowercase().contains(marker), "{stored}");
+        }
     }
 }
 
@@ -483,5 +485,63 @@ fn the_model_may_not_move_words_that_speak_to_another_slot() {
             .as_deref()
             .is_some_and(|outcome| outcome.contains("one list of every deadline")),
         "{need:#?}"
+    );
+}
+
+#[test]
+fn a_session_about_the_prompts_example_people_keeps_their_words() {
+    // The extraction prompts' first example set is about beekeepers; a person who talks
+    // about beekeepers is heard all the same.
+    let session = run(&[
+        (
+            "Hobby beekeepers forget which hive they checked last week.",
+            None,
+            Model {
+                needs: vec![(
+                    "Hobby beekeepers forget which hive they checked",
+                    "Hobby beekeepers forget which hive they checked last week",
+                )],
+                ..none()
+            },
+        ),
+        (
+            "Right now they scribble on the hive lid with a pencil.",
+            Some((1, Slot::Workaround)),
+            Model {
+                answer: Some("they scribble on the hive lid with a pencil"),
+                ..none()
+            },
+        ),
+    ]);
+    assert_eq!(session.discovery.needs.len(), 1);
+    check(
+        &session,
+        1,
+        "Hobby beekeepers forget which hive they checked",
+        &[
+            (Slot::Actor, Some("Hobby beekeepers")),
+            (
+                Slot::Workaround,
+                Some("they scribble on the hive lid with a pencil"),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn a_new_topic_cue_alone_creates_no_need() {
+    let session = run(&[
+        (
+            "Independent personal trainers lose clients when sessions get cancelled.",
+            None,
+            none(),
+        ),
+        ("There's a second thing too.", Some((1, Slot::Pain)), none()),
+    ]);
+    assert_eq!(
+        session.discovery.needs.len(),
+        1,
+        "{:#?}",
+        session.discovery.needs
     );
 }

@@ -47,6 +47,15 @@ pub(super) const NEW_TOPIC_WORDS: &[&str] = &[
     "i've",
     "we",
     "we've",
+    "too",
+    "as",
+    "to",
+    "add",
+    "mention",
+    "worth",
+    "like",
+    "i'd",
+    "want",
 ];
 
 /// The most letters of two words' beginnings `shares_stem` compares ("cancel" in
@@ -124,8 +133,9 @@ pub(super) fn value_for(words: &str, slot: Slot) -> String {
 pub(super) fn statement_problem(
     statement: &str,
     said: &std::collections::BTreeSet<String>,
+    discovery: &Discovery,
 ) -> Option<String> {
-    if let Some(reason) = artifact(statement) {
+    if let Some(reason) = artifact(statement, discovery) {
         return Some(reason);
     }
     if statement.chars().count() >= MAX_MODEL_STATEMENT_CHARS {
@@ -145,7 +155,7 @@ pub(super) fn statement_problem(
 
 /// Why a model's text carries prompt material rather than the person's words: field
 /// names, the state's separators, ids, JSON, or a prompt example.
-pub(super) fn artifact(text: &str) -> Option<String> {
+pub(super) fn artifact(text: &str, discovery: &Discovery) -> Option<String> {
     let lower = text.to_lowercase();
     if text.contains(['|', '{', '}', '[', ']', '_']) {
         return Some("it holds prompt or JSON syntax".into());
@@ -158,7 +168,7 @@ pub(super) fn artifact(text: &str) -> Option<String> {
     {
         return Some("it holds the prompt's field names".into());
     }
-    if EXAMPLE_MARKERS.iter().any(|marker| lower.contains(marker)) {
+    if copies_example(text, discovery) {
         return Some("it is the prompt's example".into());
     }
     None
