@@ -1,0 +1,414 @@
+//! The cue rules on sentences a person says: each case is one sentence and what it does.
+
+use super::*;
+
+#[test]
+fn act_cases() {
+    let check = |sentence: &str, expected: Act| {
+        assert_eq!(act(sentence), expected, "{sentence:?}");
+    };
+    let correction = |wrong: &str, right: &str| Act::Correction {
+        wrong: wrong.to_string(),
+        right: right.to_string(),
+    };
+    check("Look at this sketch.", Act::Filler);
+    check("Hmm, okay.", Act::Filler);
+    check("Let me think.", Act::Filler);
+    check("Okay, here it is.", Act::Filler);
+    check("How we'd measure it?", Act::Question);
+    check("", Act::Filler);
+    check("I honestly don't know yet.", Act::NonAnswer);
+    check("No idea, I'd have to ask them.", Act::NonAnswer);
+    check("I'm not sure.", Act::NonAnswer);
+    check(
+        "I honestly don't know yet how they deal with it today.",
+        Act::NonAnswer,
+    );
+    check(
+        "They don't know when the next delivery arrives.",
+        Act::Content,
+    );
+    check(
+        "No, sorry, it's for teachers, not parents.",
+        correction("parents", "teachers"),
+    );
+    check(
+        "Actually it's not for parents but for teachers.",
+        correction("parents", "teachers"),
+    );
+    check(
+        "Landlords, not tenants.",
+        correction("tenants", "Landlords"),
+    );
+    check(
+        "I meant small shops, not supermarkets.",
+        correction("supermarkets", "small shops"),
+    );
+    check(
+        "Sorry, not the owners, I mean the cooks on the late shift.",
+        correction("the owners", "the cooks on the late shift"),
+    );
+    check(
+        "No, sorry, I mean the cleaners, they do the rounds.",
+        correction("", "the cleaners"),
+    );
+    check(
+        "No wait, let me take that back, it's the dispatchers at the school bus company.",
+        correction("", "dispatchers at the school bus company"),
+    );
+    check(
+        "Scratch that, it's the night nurses.",
+        correction("", "night nurses"),
+    );
+    // A take-back with no people after it takes nothing back here.
+    check("Let me take that back, it happens daily.", Act::Content);
+    // "I mean" with no people after it takes nothing back.
+    check("No, I mean it happens a lot.", Act::Content);
+    check("Patients do not show up.", Act::Content);
+    check("I'm not sure, but probably every week.", Act::Content);
+    check("They can't pay on time, not even in cash.", Act::Content);
+    check(
+        "It shows a dashboard for freelance translators.",
+        Act::Content,
+    );
+}
+
+#[test]
+fn need_cases() {
+    // (sentence, problem, wish, actor)
+    let check = |sentence: &str, problem: bool, wish: bool, actor: Option<&str>| {
+        assert_eq!(is_problem(sentence), problem, "problem: {sentence:?}");
+        assert_eq!(is_wish(sentence), wish, "wish: {sentence:?}");
+        assert_eq!(actor_phrase(sentence).as_deref(), actor, "{sentence:?}");
+    };
+    check(
+        "It shows a dashboard for freelance translators.",
+        false,
+        false,
+        Some("freelance translators"),
+    );
+    check(
+        "I want to build something for small dental clinics.",
+        false,
+        false,
+        Some("small dental clinics"),
+    );
+    check(
+        "Independent personal trainers lose clients when sessions get cancelled.",
+        true,
+        false,
+        Some("Independent personal trainers"),
+    );
+    check(
+        "Corner shop owners count their stock by hand.",
+        false,
+        false,
+        Some("Corner shop owners"),
+    );
+    check(
+        "They would love to sell the leftovers cheaply.",
+        false,
+        true,
+        None,
+    );
+    check("Look at this sketch.", false, false, None);
+    check(
+        "By the way, I had a great coffee this morning.",
+        false,
+        false,
+        None,
+    );
+    check(
+        "They juggle deadlines from ten different clients by email.",
+        true,
+        false,
+        None,
+    );
+    check(
+        "Today the receptionist phones every patient the day before.",
+        false,
+        false,
+        Some("receptionist"),
+    );
+    // A place after the people belongs to who they are; a time does not.
+    check(
+        "It's a board for bike mechanics in small repair shops.",
+        false,
+        false,
+        Some("bike mechanics in small repair shops"),
+    );
+    check(
+        "Every Saturday the volunteers at our town library end up with a pile of books.",
+        false,
+        false,
+        Some("volunteers at our town library"),
+    );
+    check(
+        "Ward nurses at night lose track of the keys.",
+        true,
+        false,
+        Some("Ward nurses"),
+    );
+}
+
+#[test]
+fn frequency_cases() {
+    let check = |sentence: &str, expected: Option<&str>| {
+        assert_eq!(
+            frequency_phrase(sentence).as_deref(),
+            expected,
+            "{sentence:?}"
+        );
+    };
+    check(
+        "It happens every single weekday.",
+        Some("every single weekday"),
+    );
+    check(
+        "It happens two or three times a week, and they don't get paid.",
+        Some("two or three times a week"),
+    );
+    check(
+        "Every week at least one deadline slips because a message gets buried.",
+        Some("Every week"),
+    );
+    check(
+        "They count their stock by hand every Sunday night.",
+        Some("every Sunday night"),
+    );
+    check(
+        "That's every single weekend during the school year.",
+        Some("every single weekend during the school year"),
+    );
+    check("We meet weekly.", Some("weekly"));
+    check("She calls twice a day.", Some("twice a day"));
+    check(
+        "It comes up a couple of times a month per flat, more in winter.",
+        Some("a couple of times a month"),
+    );
+    check(
+        "They walk the whole aisle twice because the list is unsorted.",
+        None,
+    );
+    check(
+        "That's every market day, so once or twice a week.",
+        Some("every market day"),
+    );
+    check(
+        "The receptionist phones every patient the day before.",
+        None,
+    );
+    check("They keep a notebook next to the keyboard.", None);
+    check(
+        "It comes up most nights in the summer.",
+        Some("most nights"),
+    );
+    check(
+        "I'd say four days out of five.",
+        Some("four days out of five"),
+    );
+    check("Most of them forget.", None);
+    check(
+        "It happens about three nights a week, mostly on the weekend.",
+        Some("about three nights a week"),
+    );
+    check("They plan the weekly rota together.", None);
+}
+
+#[test]
+fn slot_cases() {
+    let check = |clause: &str, expected: &[Slot]| {
+        assert_eq!(slots_heard(clause), expected, "{clause:?}");
+    };
+    check(
+        "I would measure success by the number of missed deadlines per month going to zero",
+        &[Slot::Pain, Slot::SuccessMetric],
+    );
+    check(
+        "They currently keep a notebook next to the keyboard",
+        &[Slot::Workaround],
+    );
+    check(
+        "They would love to sell the leftovers cheaply before closing time",
+        &[Slot::DesiredOutcome],
+    );
+    check(
+        "I want to build something for small dental clinics",
+        &[Slot::Actor],
+    );
+    check("It happens every single weekday", &[Slot::Frequency]);
+    check(
+        "Every week at least one deadline slips",
+        &[Slot::Pain, Slot::Frequency],
+    );
+    check(
+        "What would fix it is a text when the van is ready",
+        &[Slot::DesiredOutcome],
+    );
+    check(
+        "It'd be good if parents could see the timetable right now",
+        &[Slot::DesiredOutcome],
+    );
+    check(
+        "If we lost no more than one order a month, I'd be thrilled",
+        &[Slot::Pain, Slot::SuccessMetric],
+    );
+    check(
+        "The people stuck with it are the night cooks",
+        &[Slot::Actor, Slot::Pain],
+    );
+    check(
+        "Good would be zero bikes handed to the wrong person",
+        &[Slot::Pain, Slot::SuccessMetric],
+    );
+    check(
+        "I'd count it as working if missed bookings drop to one a month or less",
+        &[Slot::Pain, Slot::SuccessMetric],
+    );
+}
+
+#[test]
+fn frequency_value_cases() {
+    let check = |clause: &str, expected: &str| {
+        assert_eq!(slot_value(clause, Slot::Frequency), expected, "{clause:?}");
+    };
+    check(
+        "It happens most weeks, I'd say three weeks out of four",
+        "most weeks, I'd say three weeks out of four",
+    );
+    check("It happens every single weekday", "every single weekday");
+}
+
+#[test]
+fn copula_actor_cases() {
+    let check = |sentence: &str, expected: Option<&str>| {
+        assert_eq!(copula_actor(sentence).as_deref(), expected, "{sentence:?}");
+    };
+    check(
+        "The people stuck with it are the night cooks.",
+        Some("night cooks"),
+    );
+    check(
+        "My parents are shop owners, they sell fruit.",
+        Some("shop owners"),
+    );
+    check(
+        "The ones who suffer are the volunteer coordinators, the people who plan.",
+        Some("volunteer coordinators"),
+    );
+    check("The problem is people get lost.", None);
+    check("Teachers are overwhelmed by marking.", None);
+}
+
+#[test]
+fn fit_cases() {
+    let check = |clause: &str, slot: Slot, expected: bool| {
+        assert_eq!(fits_slot(clause, slot), expected, "{clause:?} for {slot:?}");
+    };
+    check(
+        "I would measure success by the number of missed deadlines",
+        Slot::DesiredOutcome,
+        false,
+    );
+    check(
+        "I would measure success by the number of missed deadlines",
+        Slot::SuccessMetric,
+        true,
+    );
+    check("They currently keep a notebook", Slot::Frequency, false);
+    check("They currently keep a notebook", Slot::Workaround, true);
+    check("Mostly the receptionist", Slot::Actor, true);
+    check(
+        "What I'd really like is a plan for the week that is ready in ten minutes",
+        Slot::Workaround,
+        false,
+    );
+    check(
+        "For the cancellations, success would be fewer than one lost session a month",
+        Slot::Pain,
+        false,
+    );
+    check("It is really annoying", Slot::Pain, true);
+    check("Every Monday morning", Slot::Frequency, true);
+    check("Every Monday morning", Slot::Pain, false);
+    check("Pretty much all the time", Slot::Frequency, true);
+    check(
+        "It happens every evening, especially on rainy days",
+        Slot::Workaround,
+        false,
+    );
+}
+
+#[test]
+fn clause_and_value_cases() {
+    assert_eq!(
+        clauses(
+            "It happens two or three times a week, and they don't get paid for the empty slot."
+        ),
+        vec![
+            "It happens two or three times a week",
+            "and they don't get paid for the empty slot"
+        ]
+    );
+    assert_eq!(
+        clauses("What they need is a list that follows the route, so they never double back."),
+        vec!["What they need is a list that follows the route, so they never double back"]
+    );
+    assert_eq!(
+        clauses("They have no idea what happened, so they call the colleague at home."),
+        vec![
+            "They have no idea what happened",
+            "so they call the colleague at home"
+        ]
+    );
+    assert_eq!(
+        clauses("The owners hate it, because the waste eats their margin."),
+        vec!["The owners hate it, because the waste eats their margin"]
+    );
+    assert_eq!(
+        clause_value("Well, um, they keep a notebook."),
+        "they keep a notebook"
+    );
+    assert_eq!(
+        clause_value("and they don't get paid"),
+        "they don't get paid"
+    );
+    let check_value = |clause: &str, slot: Slot, expected: &str| {
+        assert_eq!(slot_value(clause, slot), expected, "{clause:?}");
+    };
+    check_value(
+        "I would measure success by the number of missed deadlines per month going to zero",
+        Slot::SuccessMetric,
+        "the number of missed deadlines per month going to zero",
+    );
+    check_value(
+        "Success means the no-show rate drops below five percent",
+        Slot::SuccessMetric,
+        "the no-show rate drops below five percent",
+    );
+    check_value(
+        "I'd call it a success if the count took less than thirty minutes",
+        Slot::SuccessMetric,
+        "the count took less than thirty minutes",
+    );
+    check_value("Success", Slot::SuccessMetric, "Success");
+    check_value(
+        "The problem is repair requests",
+        Slot::Pain,
+        "repair requests",
+    );
+    check_value(
+        "The worst part is that they still run out of the popular items",
+        Slot::Pain,
+        "they still run out of the popular items",
+    );
+    check_value(
+        "It happens every single weekday",
+        Slot::Frequency,
+        "every single weekday",
+    );
+    assert_eq!(
+        sentences("Look at this sketch. It costs 3.5 hours! Really?"),
+        vec!["Look at this sketch.", "It costs 3.5 hours!", "Really?"]
+    );
+}
