@@ -553,14 +553,14 @@ fn relative_clause_end(
     let opens = words
         .get(last + 1)
         .is_some_and(|word| matches!(word.as_str(), "who" | "that"))
-        && !sentence[spans[last].1..spans[last + 1].0].contains([',', '.', ';', ':', '!', '?']);
+        && !breaks_after(sentence, spans, last);
     if !opens {
         return last;
     }
     let mut end = last + 1;
     while end + 1 < words.len()
         && end < last + 1 + MAX_RELATIVE_CLAUSE_WORDS
-        && !sentence[spans[end].1..spans[end + 1].0].contains([',', '.', ';', ':', '!', '?'])
+        && !breaks_after(sentence, spans, end)
         && !starts_main_verb(&words[end + 1], end + 1 - (last + 1))
     {
         end += 1;
@@ -576,6 +576,11 @@ fn starts_main_verb(word: &str, n_clause_words: usize) -> bool {
     n_clause_words >= 3
         && PLACE_PHRASE_ENDERS.contains(&word.as_str())
         && !matches!(word.as_str(), "and" | "but" | "all" | "just" | "still")
+}
+
+/// Whether punctuation stands between word `idx` of a sentence and the next word.
+fn breaks_after(sentence: &str, spans: &[(usize, usize, String)], idx: usize) -> bool {
+    sentence[spans[idx].1..spans[idx + 1].0].contains([',', '.', ';', ':', '!', '?'])
 }
 
 /// The most words of a place phrase after a people phrase ("in small repair shops").
@@ -596,7 +601,7 @@ fn place_phrase_end(
     let opens = words
         .get(last + 1)
         .is_some_and(|word| matches!(word.to_lowercase().as_str(), "in" | "at"))
-        && !sentence[spans[last].1..spans[last + 1].0].contains([',', '.', ';', ':', '!', '?']);
+        && !breaks_after(sentence, spans, last);
     if !opens {
         return last;
     }
@@ -605,7 +610,7 @@ fn place_phrase_end(
         if end + 1 >= words.len() {
             break;
         }
-        if sentence[spans[end].1..spans[end + 1].0].contains([',', '.', ';', ':', '!', '?']) {
+        if breaks_after(sentence, spans, end) {
             break;
         }
         let next = lower(end + 1);
