@@ -15,7 +15,8 @@
 //! `target/eval-capture/<label>.json`.
 //!
 //! `cargo bench --bench eval_capture -- [--llm FILE.gguf] [--label NAME] [--paths
-//! capture,listen] [--only NAME] [--split dev|held-out] [--extraction split|whole]`.
+//! capture,listen] [--only NAME] [--split dev|held-out] [--extraction split|whole]
+//! [--clause-labels auto|on|off]`.
 //! Under `cargo test` (no `--bench`) it only checks the interview files and the scorer.
 
 #[path = "../tests/common/interview.rs"]
@@ -44,6 +45,7 @@ struct Args {
     only: Option<String>,
     split: Option<String>,
     extraction: Option<String>,
+    clause_labels: Option<String>,
     out: PathBuf,
 }
 
@@ -57,6 +59,7 @@ fn parse_args() -> Result<Args, String> {
         only: None,
         split: None,
         extraction: None,
+        clause_labels: None,
         out: repo.join("target/eval-capture"),
     };
     let mut iter = std::env::args().skip(1);
@@ -70,6 +73,7 @@ fn parse_args() -> Result<Args, String> {
             "--only" => args.only = Some(value()?),
             "--split" => args.split = Some(value()?),
             "--extraction" => args.extraction = Some(value()?),
+            "--clause-labels" => args.clause_labels = Some(value()?),
             "--out" => args.out = value()?.into(),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -267,6 +271,7 @@ fn run(args: &Args, interviews: &[Interview]) -> Result<(), String> {
         "label": args.label,
         "llm": args.llm,
         "extraction": args.extraction,
+        "clause_labels": args.clause_labels,
         "elapsed_s": started.elapsed().as_secs_f64(),
         "sessions": results,
     });
@@ -342,12 +347,19 @@ impl Runner<'_> {
         command
     }
 
+    /// The understanding options passed on: `--extraction` and `--clause-labels`.
     fn extraction_args(&self) -> Vec<String> {
-        self.args
+        let extraction = self
+            .args
             .extraction
             .iter()
-            .flat_map(|extraction| ["--extraction".to_string(), extraction.clone()])
-            .collect()
+            .flat_map(|extraction| ["--extraction".to_string(), extraction.clone()]);
+        let clause_labels = self
+            .args
+            .clause_labels
+            .iter()
+            .flat_map(|labels| ["--clause-labels".to_string(), labels.clone()]);
+        extraction.chain(clause_labels).collect()
     }
 
     fn empty_result(&self, interview: &Interview, path: &str) -> SessionResult {

@@ -92,6 +92,64 @@ fn idea_monologues_become_needs_with_the_persons_own_words_as_evidence() {
     }
 }
 
+/// The model calls a capture made, by purpose.
+fn call_purposes(result: &Value) -> Vec<String> {
+    result["llm_calls"]
+        .as_array()
+        .expect("an llm_calls array")
+        .iter()
+        .map(|call| call["purpose"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn clause_labels_are_asked_of_large_models_or_on_request() {
+    let monologue = MONOLOGUES[1];
+    // The 135 M test model is below the size from which `auto` asks for labels.
+    let data = tempfile::tempdir().unwrap();
+    let result = capture(data.path(), &["--text", monologue]);
+    let purposes = call_purposes(&result);
+    assert!(
+        !purposes
+            .iter()
+            .any(|purpose| purpose.starts_with("label of clause")),
+        "auto asked a 135 M model for labels: {purposes:?}"
+    );
+    // Asked for, every clause gets one of the label words, and the needs stay grounded.
+    let data = tempfile::tempdir().unwrap();
+    let result = capture(data.path(), &["--text", monologue, "--clause-labels", "on"]);
+    check_needs("labelled", &result, monologue);
+    let labels: Vec<String> = result["llm_calls"]
+        .as_array()
+        .expect("an llm_calls array")
+        .iter()
+        .filter(|call| {
+            call["purpose"]
+                .as_str()
+                .is_some_and(|purpose| purpose.starts_with("label of clause"))
+        })
+        .map(|call| call["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(labels.len() >= 4, "one label per clause: {labels:?}");
+    let known = [
+        "who",
+        "problem",
+        "workaround",
+        "how_often",
+        "wish",
+        "measure",
+        "other",
+    ];
+    for text in &labels {
+        let label: Value =
+            serde_json::from_str(text).unwrap_or_else(|err| panic!("label {text:?}: {err}"));
+        assert!(
+            known.contains(&label["label"].as_str().unwrap_or_default()),
+            "{text}"
+        );
+    }
+}
+
 #[test]
 fn a_second_turn_extends_the_session_and_the_brief_exports() {
     let data = tempfile::tempdir().unwrap();

@@ -18,7 +18,8 @@ use crate::needs::Coverage;
 use crate::needs::SketchId;
 use crate::session::hear::{Hear, HearConfig, HearEvent};
 use crate::session::understand::{
-    Extraction, TurnInput, TurnOutcome, Understand, UnderstandConfig, store_turn_input,
+    ClauseLabelling, Extraction, TurnInput, TurnOutcome, Understand, UnderstandConfig,
+    store_turn_input,
 };
 use crate::store::embed::Embedder;
 use crate::store::{SessionId, SketchInput, Store, StoredNeed, UtteranceInput};
@@ -55,6 +56,12 @@ pub struct CaptureArgs {
     /// small models) or `whole` (one call for the whole turn).
     #[arg(long, value_enum, default_value_t = Extraction::Split)]
     extraction: Extraction,
+    /// Whether the model labels each clause with what it tells (who, problem, workaround,
+    /// how often, wish, measure), which then decides the slot a clause fills: `auto` asks
+    /// models of 1 billion parameters or more (a 135 M model's labels are noise), `on`
+    /// always, `off` never. One more short model call per turn.
+    #[arg(long, value_enum, default_value_t = ClauseLabelling::Auto)]
+    clause_labels: ClauseLabelling,
     /// Sample with this temperature instead of always taking the most likely token.
     #[arg(long)]
     temperature: Option<f64>,
@@ -448,6 +455,7 @@ pub fn run(cli: &Cli, args: &CaptureArgs) -> anyhow::Result<ExitCode> {
         UnderstandConfig {
             extraction: args.extraction,
             sampling,
+            clause_labels: args.clause_labels,
         },
     );
     // What was said and shown is stored before any model runs on it.

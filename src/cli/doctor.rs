@@ -318,11 +318,16 @@ fn check_llm(cli: &Cli) -> Check {
             let stats = &generation.stats;
             let decode_per_s = generation.n_tokens.saturating_sub(1) as f64
                 / (stats.decode_ms / 1000.0).max(f64::EPSILON);
+            let labels = if summary.n_params >= crate::session::understand::MIN_LABELLING_PARAMS {
+                "it labels each clause of a turn (--clause-labels auto)"
+            } else {
+                "too small to label clauses, the cue words decide (--clause-labels on forces it)"
+            };
             Check::new(
                 Verdict::Ok,
                 NAME,
                 format!(
-                    "{name} ({}): prefill {:.0} tokens/s, decode {:.0} tokens/s here",
+                    "{name} ({}): prefill {:.0} tokens/s, decode {:.0} tokens/s here; {labels}",
                     summary.describe(),
                     stats.prefill_tokens_per_s(),
                     decode_per_s

@@ -27,7 +27,7 @@ use crate::session::live::{
     self, AudioInput, DEFAULT_ACKNOWLEDGEMENT_MAX_TOKENS, FrameInput, LiveConfig, LiveIo,
     LiveStages, LiveSummary, ReplyOutput,
 };
-use crate::session::understand::{Extraction, Understand, UnderstandConfig};
+use crate::session::understand::{ClauseLabelling, Extraction, Understand, UnderstandConfig};
 use crate::store::{SessionId, Store};
 use crate::stt::WhisperConfig;
 use crate::tts::synth::SpeechOptions;
@@ -101,6 +101,12 @@ pub struct ListenArgs {
     /// How needs are extracted: `split` (best for small models) or `whole`.
     #[arg(long, value_enum, default_value_t = Extraction::Split)]
     pub extraction: Extraction,
+    /// Whether the model labels each clause with what it tells (who, problem, workaround,
+    /// how often, wish, measure), which then decides the slot a clause fills: `auto` asks
+    /// models of 1 billion parameters or more (a 135 M model's labels are noise), `on`
+    /// always, `off` never. One more short model call per turn.
+    #[arg(long, value_enum, default_value_t = ClauseLabelling::Auto)]
+    pub clause_labels: ClauseLabelling,
     /// Tokens the model may spend on its spoken acknowledgement before the question;
     /// 0 answers with the question alone.
     #[arg(long, default_value_t = DEFAULT_ACKNOWLEDGEMENT_MAX_TOKENS, value_name = "N")]
@@ -191,6 +197,7 @@ impl ListenArgs {
             session: "new".into(),
             brief: None,
             extraction: Extraction::Split,
+            clause_labels: ClauseLabelling::Auto,
             acknowledgement_tokens: DEFAULT_ACKNOWLEDGEMENT_MAX_TOKENS,
         }
     }
@@ -220,6 +227,7 @@ pub(crate) fn prepare(cli: &Cli, args: &ListenArgs, data_dir: &Path) -> anyhow::
         embedder,
         UnderstandConfig {
             extraction: args.extraction,
+            clause_labels: args.clause_labels,
             ..UnderstandConfig::default()
         },
     );

@@ -88,6 +88,19 @@ pub struct Config {
 }
 
 impl Config {
+    /// The weights of the blocks and of the embedding table, counted from the
+    /// hyper-parameters (norms and biases left out; a tied output projection counted
+    /// once): about 0.13 billion for SmolLM2-135M, 1.5 billion for Qwen2.5-1.5B.
+    pub fn n_params(&self) -> u64 {
+        let hidden = self.hidden_size as u64;
+        let q_width = (self.num_attention_heads * self.head_dim) as u64;
+        let kv_width = (self.num_key_value_heads * self.head_dim) as u64;
+        let attention = 2 * hidden * q_width + 2 * hidden * kv_width;
+        let mlp = 3 * hidden * self.intermediate_size as u64;
+        let embedding = self.vocab_size as u64 * hidden;
+        self.num_hidden_layers as u64 * (attention + mlp) + embedding
+    }
+
     /// Reads the hyper-parameters from GGUF metadata (`<arch>.block_count` and friends).
     pub fn from_gguf(content: &gguf_file::Content) -> Result<Self> {
         let md = &content.metadata;

@@ -34,12 +34,14 @@ use super::prompt::{
 use super::text::{
     content_words, grounded_share, squash, statement_from, statement_similarity, word_spans,
 };
+mod labels;
 mod slots;
 mod state;
 #[cfg(test)]
 mod tests;
 mod words;
 
+pub use labels::{ClauseLabel, MAX_LABELLED_CLAUSES, clause_label_schema};
 use words::*;
 
 use super::update::{CorrectionUpdate, EvidenceRef, NeedList, NeedSlots, NeedUpdate, TurnUpdate};
@@ -298,6 +300,9 @@ pub struct TurnPlan {
     sentences: Vec<Heard>,
     units: Vec<Unit>,
     votes: Vec<Vote>,
+    /// The model's label per unit, when it was asked: `Some(None)` says the unit tells no
+    /// slot; `None` (or no entry) that it was not labelled.
+    labels: Vec<Option<Option<Slot>>>,
     pending: Option<(NeedId, Slot)>,
     pending_question: String,
     scratch: Discovery,
@@ -383,6 +388,7 @@ impl TurnPlan {
             sentences,
             units,
             votes: Vec::new(),
+            labels: Vec::new(),
             pending: pending.as_ref().map(|(pending, _)| *pending),
             pending_question: pending.map(|(_, question)| question).unwrap_or_default(),
             scratch: discovery.clone(),

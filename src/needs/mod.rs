@@ -17,7 +17,7 @@ pub mod update;
 
 pub use brief::{BriefInfo, render_brief};
 pub use coverage::{Coverage, SessionCoverage, Slot};
-pub use dialogue::{AnswerWords, DialogueNote, ModelRequest, PlanOutcome, TurnPlan};
+pub use dialogue::{AnswerWords, ClauseLabel, DialogueNote, ModelRequest, PlanOutcome, TurnPlan};
 pub use discovery::{AskedQuestion, Discovery};
 pub use interviewer::{NextQuestion, reply_or_question};
 pub use merge::{MergeNote, MergeReport};

@@ -11,7 +11,7 @@ use super::coverage::{Coverage, Slot};
 use super::discovery::Discovery;
 use super::interviewer::NextQuestion;
 use super::model::{NeedId, NeedStatus, UtteranceId};
-use super::text::{clip, mm_ss};
+use super::text::{clip, mm_ss, squash};
 
 /// The most transcript lines a prompt shows.
 pub const MAX_TRANSCRIPT_LINES: usize = 12;
@@ -64,6 +64,30 @@ const NEED_SLOTS_TASK: &str = "Task: fill in what the new lines say about this n
 const ANSWER_TASK: &str = "Task: copy the words of the new lines that answer this question, or null when the new lines do not answer it.
 ";
 
+/// The clause-labelling task: what one part of the new lines tells. The label words are
+/// [`CLAUSE_LABELS`]; [`Examples::labels`] and the part follow it.
+const CLAUSE_LABEL_TASK: &str =
+    "Task: say what one part of the new lines tells about the problem, with one label:
+who: the people who have the problem, or who they are
+problem: what goes wrong for them, what hurts, costs or annoys them
+workaround: what they do about it today
+how_often: how often it happens
+wish: what they want to have or to happen instead
+measure: how success would be measured, counted or noticed
+other: anything else (greetings, stories, questions, the sketch, not knowing)
+";
+
+/// The labels of the clause-labelling task and the slot each names; `other` names none.
+pub const CLAUSE_LABELS: [(&str, Option<Slot>); 7] = [
+    ("who", Some(Slot::Actor)),
+    ("problem", Some(Slot::Pain)),
+    ("workaround", Some(Slot::Workaround)),
+    ("how_often", Some(Slot::Frequency)),
+    ("wish", Some(Slot::DesiredOutcome)),
+    ("measure", Some(Slot::SuccessMetric)),
+    ("other", None),
+];
+
 /// One set of worked examples for the extraction and acknowledgement prompts, about
 /// people the session is not about: a copied example then cites no words of the person's
 /// and the grounding drops it.
@@ -77,6 +101,9 @@ pub struct Examples {
     pub answer: &'static str,
     /// The acknowledgement's example: what was said, and what is said back.
     pub acknowledgement: (&'static str, &'static str),
+    /// The clause-labelling examples: one part per label, in a mixed order, each with its
+    /// label.
+    pub labels: &'static str,
 }
 
 /// The example sets, in order of preference. A session about beekeepers gets the
@@ -90,6 +117,17 @@ pub const EXAMPLE_SETS: [Examples; 2] = [
             "Beekeepers forget which hive they treated last week.",
             "So beekeepers lose track of their hive treatments.",
         ),
+        labels: "Examples:
+\"I had a nice lunch with the beekeepers\" is other
+\"they would love a reminder on their phone\" is wish
+\"it happens every week in spring\" is how_often
+\"they lose track of which hive they treated\" is problem
+\"mostly they write it on the hive lid\" is workaround
+\"hobby beekeepers with a few hives in the garden\" is who
+\"and the honey goes to waste\" is problem
+\"success is no hive treated twice in a season\" is measure
+\"I'm not sure\" is other
+",
     },
     Examples {
         markers: &["lighthouse", "lamp"],
@@ -99,6 +137,17 @@ pub const EXAMPLE_SETS: [Examples; 2] = [
             "Lighthouse keepers spend every Sunday counting spare lamps by hand.",
             "So counting spare lamps by hand eats their Sundays.",
         ),
+        labels: "Examples:
+\"I visited a lighthouse on holiday once\" is other
+\"they want the spare lamps counted for them\" is wish
+\"it happens every Sunday\" is how_often
+\"counting takes them the whole afternoon\" is problem
+\"they count the spare lamps by hand\" is workaround
+\"lighthouse keepers on remote islands\" is who
+\"and the lamps run out in a storm\" is problem
+\"we'd know it works when no lighthouse runs out of lamps\" is measure
+\"I'd have to ask them\" is other
+",
     },
 ];
 
@@ -268,6 +317,48 @@ pub fn answer_prompt(
         examples: Vec::new(),
         user,
     })
+}
+
+/// The clause-labelling step for one part of the new lines (a clause of `sentence`):
+/// what it tells, read in the light of the question asked last. Ask with
+/// `needs::dialogue::clause_label_schema()`. Every part of a turn shares the prompt up to
+/// the part itself, so the engine's cache makes each further part cheap.
+pub fn clause_label_prompt(
+    discovery: &Discovery,
+    question: Option<&str>,
+    sentence: &str,
+    part: &str,
+    new_utterance_ids: &[UtteranceId],
+) -> Prompt {
+    let mut user = material(discovery, new_utterance_ids);
+    if let Some(question) = question.filter(|question| !question.trim().is_empty()) {
+        user.push_str(&format!(
+            "\nThe interviewer last asked: \"{}\"\n",
+            clip(question, MAX_LINE_CHARS)
+        ));
+    }
+    user.push_str(CLAUSE_LABEL_TASK);
+    user.push_str(examples_for(discovery).labels);
+    let bare = |text: &str| {
+        squash(text)
+            .trim_end_matches(['.', '!', '?', ',', ';'])
+            .to_string()
+    };
+    if bare(sentence) != bare(part) {
+        user.push_str(&format!(
+            "The sentence: \"{}\"\n",
+            clip(sentence, MAX_LINE_CHARS)
+        ));
+    }
+    user.push_str(&format!(
+        "The part to label: \"{}\"\n",
+        clip(part, MAX_LINE_CHARS)
+    ));
+    Prompt {
+        system: EXTRACT_SYSTEM.to_string(),
+        examples: Vec::new(),
+        user,
+    }
 }
 
 /// The split alternative, step one: which needs were heard in the new utterances.
@@ -648,5 +739,40 @@ mod tests {
             need_slots_prompt(&discovery, NeedId(9), &slots, &[]),
             Err(NeedsError::UnknownNeed(9))
         );
+    }
+
+    #[test]
+    fn clause_label_prompt_ends_with_the_part_after_an_example_of_each_label() {
+        let discovery = said("Hobby beekeepers forget which hive they checked last.");
+        let prompt = clause_label_prompt(
+            &discovery,
+            Some("How often does it happen?"),
+            "Mostly on Sundays, and they hate it.",
+            "they hate it",
+            &[UtteranceId(1)],
+        );
+        let user = &prompt.user;
+        assert!(user.contains("The interviewer last asked: \"How often does it happen?\"\n"));
+        // The session is about beekeepers, so the examples are the lighthouse keepers'.
+        assert!(user.contains(EXAMPLE_SETS[1].labels), "{user}");
+        assert!(user.ends_with(
+            "The sentence: \"Mostly on Sundays, and they hate it.\"\nThe part to label: \"they hate it\"\n"
+        ));
+        for (label, _) in CLAUSE_LABELS {
+            assert!(
+                user.contains(&format!("\n{label}: ")),
+                "{label} unexplained"
+            );
+            for examples in EXAMPLE_SETS {
+                assert!(
+                    examples.labels.contains(&format!("\" is {label}\n")),
+                    "{label} has no example"
+                );
+            }
+        }
+        // A part that is the whole sentence is shown once; no question, no question line.
+        let whole = clause_label_prompt(&discovery, None, "They hate it.", "They hate it", &[]);
+        assert!(!whole.user.contains("last asked"));
+        assert!(!whole.user.contains("The sentence:"));
     }
 }

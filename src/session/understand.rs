@@ -55,6 +55,26 @@ pub enum Extraction {
     Split,
 }
 
+/// The smallest model (in parameters) whose clause labels `ClauseLabelling::Auto` asks
+/// for: 1 billion. A 135 M model's labels are close to random; a 1.5 B model's read well.
+pub const MIN_LABELLING_PARAMS: u64 = 1_000_000_000;
+/// The largest JSON document one clause's label may write (bytes).
+pub const CLAUSE_LABEL_MAX_BYTES: usize = 40;
+
+/// Whether the model labels each clause of a turn with the slot it tells, and so decides
+/// which slot a clause fills (`needs::ClauseLabel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ClauseLabelling {
+    /// Labels from models of 1 billion parameters or more; none from smaller ones.
+    #[default]
+    Auto,
+    /// Always ask for labels (one more short model call per clause).
+    On,
+    /// Never: the person's cue words and the model's slot values decide.
+    Off,
+}
+
 /// How a turn runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct UnderstandConfig {
@@ -62,6 +82,8 @@ pub struct UnderstandConfig {
     pub extraction: Extraction,
     /// Token choice for the constrained calls.
     pub sampling: Sampling,
+    /// Whether the model labels the turn's clauses.
+    pub clause_labels: ClauseLabelling,
 }
 
 impl Default for UnderstandConfig {
@@ -69,6 +91,7 @@ impl Default for UnderstandConfig {
         Self {
             extraction: Extraction::default(),
             sampling: Sampling::Greedy,
+            clause_labels: ClauseLabelling::default(),
         }
     }
 }
@@ -126,6 +149,8 @@ pub struct Understand {
     vocab: Arc<TokenVocab>,
     embedder: Option<Embedder>,
     config: UnderstandConfig,
+    /// Whether this model is asked to label clauses (the config, resolved for its size).
+    labels_clauses: bool,
     /// Set to stop the model work in progress (the session is ending); shared by clones.
     cancel: Arc<AtomicBool>,
 }
@@ -138,11 +163,17 @@ impl Understand {
             tokenizer.token_bytes(),
             tokenizer.end_token_ids(),
         ));
+        let labels_clauses = match config.clause_labels {
+            ClauseLabelling::On => true,
+            ClauseLabelling::Off => false,
+            ClauseLabelling::Auto => llm.info().config.n_params() >= MIN_LABELLING_PARAMS,
+        };
         Self {
             llm,
             vocab,
             embedder,
             config,
+            labels_clauses,
             cancel: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -292,6 +323,13 @@ impl Understand {
         if let Some(request) = plan.answer_request()? {
             let answer: AnswerWords = self.constrained(&request, ANSWER_MAX_BYTES, llm_calls)?;
             plan.take_answer(answer.answer.as_deref());
+        }
+        if self.labels_clauses {
+            for (unit_idx, request) in plan.clause_label_requests() {
+                let label: needs::ClauseLabel =
+                    self.constrained(&request, CLAUSE_LABEL_MAX_BYTES, llm_calls)?;
+                plan.take_clause_label(unit_idx, &label);
+            }
         }
         match self.config.extraction {
             Extraction::Whole => {

@@ -170,16 +170,21 @@ impl TurnPlan {
                 None => is_pending,
             };
             if vote.unit_idx == unit_idx && vote.slot == slot && for_need {
-                score += MODEL_VOTE;
+                score += self.vote_weight(slot);
                 value.get_or_insert_with(|| vote.value.clone());
             }
         }
+        // A trusted model's label says what the clause tells.
+        score += self.label_score(unit_idx, slot, evidence[slot as usize] >= cues::NAMED);
         // The question asked is answered first: the first unit that names no other slot
-        // gets the full prior, later ones less. "Who?" is answered by naming someone.
-        // "Who?" is answered by naming someone, "how often?" by a time expression.
+        // gets the full prior, later ones less. "Who?" is answered by naming someone,
+        // "how often?" by a time expression (or a label that says so).
         let needs_evidence = matches!(slot, Slot::Actor | Slot::Frequency);
         if is_pending
-            && (!needs_evidence || evidence[slot as usize] > 0 || value.is_some())
+            && (!needs_evidence
+                || evidence[slot as usize] > 0
+                || value.is_some()
+                || self.labelled_as(unit_idx, slot))
             && let Some(rank) = self.answer_rank(unit_idx, slot)
         {
             score += (PENDING_PRIOR - rank as i32).max(0);
@@ -262,8 +267,8 @@ impl TurnPlan {
     /// Fills the turn's slots: every (unit, empty slot) of the need the unit is about is
     /// scored, and the best are taken first, each unit filling at most one slot besides a
     /// frequency. A need's own statement sentence gives it no pain (it says what the need
-    /// is). An actor named outright ("the people who have the problem are…") replaces one
-    /// found in passing.
+    /// is), unless a trusted model labels it the problem. An actor named outright ("the
+    /// people who have the problem are…") replaces one found in passing.
     pub(super) fn assign_slots(&mut self) {
         let mut candidates: Vec<(i32, bool, usize, Slot, NeedId, Option<String>)> = Vec::new();
         for unit_idx in 0..self.units.len() {
@@ -281,7 +286,13 @@ impl TurnPlan {
                 .iter()
                 .any(|later| matches!(later.act, Act::Correction { .. }));
             for slot in Slot::ALL {
-                if slot == Slot::Pain && sentence.created_need {
+                // A need's statement sentence says what the need is; it is also its pain
+                // only when a trusted model labels the clause as the problem ("Tattoo
+                // artists lose money, because clients don't show up").
+                if slot == Slot::Pain
+                    && sentence.created_need
+                    && !self.labelled_as(unit_idx, Slot::Pain)
+                {
                     continue;
                 }
                 if slot == Slot::Actor && corrected_later {

@@ -14,6 +14,8 @@ struct Model<'a> {
     needs: Vec<(&'a str, &'a str)>,
     /// Slot values by field name, for every need asked about.
     slots: Vec<(Slot, &'a str)>,
+    /// Clause labels in clause order (`"who"`, `"other"`…); empty: labels not asked.
+    labels: Vec<&'a str>,
 }
 
 /// A session after some turns: each turn is (what was said, the slot asked just before
@@ -54,6 +56,16 @@ fn run(turns: &[ScriptedTurn]) -> Session {
         let mut plan = TurnPlan::new(&discovery, &ids, DateTime::<Utc>::default());
         if plan.answer_request().ok().flatten().is_some() {
             plan.take_answer(model.answer);
+        }
+        if !model.labels.is_empty() {
+            for (unit_idx, _) in plan.clause_label_requests() {
+                if let Some(label) = model.labels.get(unit_idx) {
+                    let label = ClauseLabel {
+                        label: label.to_string(),
+                    };
+                    plan.take_clause_label(unit_idx, &label);
+                }
+            }
         }
         if plan.need_list_request().is_some() {
             let first = ids.first().map_or(0, |id| id.0);
@@ -205,6 +217,161 @@ fn an_answer_that_names_another_slot_fills_that_slot() {
             ..
         }
     )));
+}
+
+/// The clause labels of a realistic model decide what a clause tells; the person's words
+/// named outright still win.
+#[test]
+fn clause_labels_move_a_clause_to_the_slot_it_tells() {
+    let labelled = |labels: Vec<&'static str>| Model { labels, ..none() };
+    // Asked what hurts, the person tells what they do today: the rules alone take it as
+    // the pain asked for, the label moves it to the workaround.
+    let answer = "They ring their neighbour to water the plants.";
+    let unlabelled = run(&[
+        (OPENING, None, none()),
+        (answer, Some((1, Slot::Pain)), none()),
+    ]);
+    check(
+        &unlabelled,
+        1,
+        "translators",
+        &[
+            (
+                Slot::Pain,
+                Some("They ring their neighbour to water the plants"),
+            ),
+            (Slot::Workaround, None),
+        ],
+    );
+    let session = run(&[
+        (OPENING, None, none()),
+        (answer, Some((1, Slot::Pain)), labelled(vec!["workaround"])),
+    ]);
+    check(
+        &session,
+        1,
+        "translators",
+        &[
+            (Slot::Pain, None),
+            (
+                Slot::Workaround,
+                Some("They ring their neighbour to water the plants"),
+            ),
+        ],
+    );
+    // A remark that tells nothing does not answer the question asked.
+    let session = run(&[
+        (OPENING, None, none()),
+        (
+            "My sister said the very same thing last week.",
+            Some((1, Slot::Pain)),
+            labelled(vec!["other"]),
+        ),
+    ]);
+    check(&session, 1, "translators", &[(Slot::Pain, None)]);
+    assert!(
+        session.notes.iter().any(|note| matches!(
+            note,
+            DialogueNote::NotAnswered {
+                slot: Slot::Pain,
+                ..
+            }
+        )),
+        "{:#?}",
+        session.notes
+    );
+    // A slot the person named outright is not the label's to move.
+    let session = run(&[
+        (OPENING, None, none()),
+        (
+            "The workaround today is a paper list on the fridge.",
+            Some((1, Slot::Pain)),
+            labelled(vec!["problem"]),
+        ),
+    ]);
+    check(
+        &session,
+        1,
+        "translators",
+        &[
+            (Slot::Pain, None),
+            (
+                Slot::Workaround,
+                Some("The workaround today is a paper list on the fridge"),
+            ),
+        ],
+    );
+}
+
+/// A need's own statement sentence gives it no pain, unless a trusted model labels a
+/// clause of it the problem.
+#[test]
+fn a_statement_clause_labelled_the_problem_is_the_pain() {
+    let said = "Tattoo artists lose money every week, because clients book a slot and then just don't show up.";
+    let model = |labels: Vec<&'static str>| Model {
+        needs: vec![("Tattoo artists lose money every week", said)],
+        labels,
+        ..none()
+    };
+    let unlabelled = run(&[(said, None, model(Vec::new()))]);
+    check(&unlabelled, 1, "tattoo artists", &[(Slot::Pain, None)]);
+    let labelled = run(&[(said, None, model(vec!["problem"]))]);
+    check(
+        &labelled,
+        1,
+        "tattoo artists",
+        &[
+            (Slot::Actor, Some("Tattoo artists")),
+            (
+                Slot::Pain,
+                Some(
+                    "Tattoo artists lose money every week, because clients book a slot and then just don't show up",
+                ),
+            ),
+            (Slot::Frequency, Some("every week")),
+        ],
+    );
+    // Labelled as telling who they are, it is still no pain.
+    let as_people = run(&[(said, None, model(vec!["who"]))]);
+    check(&as_people, 1, "tattoo artists", &[(Slot::Pain, None)]);
+}
+
+#[test]
+fn clause_labels_are_asked_one_clause_at_a_time() {
+    let mut discovery = Discovery::new(Idea::default());
+    let added = discovery.add_utterance(Utterance {
+        id: UtteranceId(1),
+        start_ms: 0,
+        end_ms: 1,
+        text: "Florists throw roses away, and it costs them. Hmm, okay.".into(),
+    });
+    assert_eq!(added, Ok(()));
+    let plan = TurnPlan::new(&discovery, &[UtteranceId(1)], DateTime::<Utc>::default());
+    let requests = plan.clause_label_requests();
+    let parts: Vec<(usize, bool)> = requests
+        .iter()
+        .map(|(unit_idx, request)| {
+            let asks_part = request.prompt.user.ends_with(&format!(
+                "The part to label: \"{}\"\n",
+                plan.units[*unit_idx].text
+            ));
+            (*unit_idx, asks_part)
+        })
+        .collect();
+    // The filler sentence is no clause to label.
+    assert_eq!(parts, [(0, true), (1, true)], "{:#?}", plan.units);
+    assert_eq!(
+        requests[0].1.schema["properties"]["label"]["enum"],
+        serde_json::json!([
+            "who",
+            "problem",
+            "workaround",
+            "how_often",
+            "wish",
+            "measure",
+            "other"
+        ])
+    );
 }
 
 #[test]
