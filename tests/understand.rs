@@ -8,6 +8,7 @@ mod common;
 use std::path::Path;
 
 use chrono::{TimeZone, Utc};
+use ideadesk::needs::prompt::CLAUSE_LABELS;
 use ideadesk::needs::{
     Decision, DesignOption, Evidence, Idea, Module, Need, NeedId, NeedStatus, Severity,
 };
@@ -131,15 +132,7 @@ fn clause_labels_are_asked_of_large_models_or_on_request() {
         .map(|call| call["text"].as_str().unwrap_or_default().to_string())
         .collect();
     assert!(labels.len() >= 4, "one label per clause: {labels:?}");
-    let known = [
-        "who",
-        "problem",
-        "workaround",
-        "how_often",
-        "wish",
-        "measure",
-        "other",
-    ];
+    let known: Vec<&str> = CLAUSE_LABELS.iter().map(|(label, _)| *label).collect();
     for text in &labels {
         let label: Value =
             serde_json::from_str(text).unwrap_or_else(|err| panic!("label {text:?}: {err}"));

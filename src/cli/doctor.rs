@@ -12,6 +12,7 @@ use super::{Cli, human_bytes};
 use crate::audio::devices::{self as audio_devices, Direction};
 use crate::compute::{GpuBackend, cpu_report, missing_compiled_features};
 use crate::models::{FileState, Resolver, Role, Variant};
+use crate::session::understand::ClauseLabelling;
 use crate::vision::camera;
 
 /// Arguments of `doctor`.
@@ -306,19 +307,20 @@ fn check_llm(cli: &Cli) -> Check {
         crate::llm::EngineOptions::default(),
     );
     let speed = engine.and_then(|llm| {
+        let labels = ClauseLabelling::Auto.asks(&llm.info().config);
         let request = crate::llm::GenerateRequest::chat(vec![crate::llm::ChatMessage::user(
             "Name the days of the week and the months of the year.",
         )])
         .with_max_new_tokens(SPEED_PROBE_TOKENS)
         .with_sampling(crate::llm::Sampling::Greedy);
-        llm.generate(request)
+        llm.generate(request).map(|generation| (generation, labels))
     });
     match speed {
-        Ok(generation) => {
+        Ok((generation, labels)) => {
             let stats = &generation.stats;
             let decode_per_s = generation.n_tokens.saturating_sub(1) as f64
                 / (stats.decode_ms / 1000.0).max(f64::EPSILON);
-            let labels = if summary.n_params >= crate::session::understand::MIN_LABELLING_PARAMS {
+            let labels = if labels {
                 "it labels each clause of a turn (--clause-labels auto)"
             } else {
                 "too small to label clauses, the cue words decide (--clause-labels on forces it)"

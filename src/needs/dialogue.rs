@@ -301,7 +301,7 @@ pub struct TurnPlan {
     units: Vec<Unit>,
     votes: Vec<Vote>,
     /// The model's label per unit, when it was asked: `Some(None)` says the unit tells no
-    /// slot; `None` (or no entry) that it was not labelled.
+    /// slot; `None` that it was not labelled.
     labels: Vec<Option<Option<Slot>>>,
     pending: Option<(NeedId, Slot)>,
     pending_question: String,
@@ -382,13 +382,14 @@ impl TurnPlan {
                     .into_iter()
                     .map(move |text| Unit { sentence_idx, text })
             })
-            .collect();
+            .collect::<Vec<Unit>>();
+        let labels = vec![None; units.len()];
         let mut plan = Self {
             new_utterance_ids: new_utterance_ids.to_vec(),
             sentences,
             units,
             votes: Vec::new(),
-            labels: Vec::new(),
+            labels,
             pending: pending.as_ref().map(|(pending, _)| *pending),
             pending_question: pending.map(|(_, question)| question).unwrap_or_default(),
             scratch: discovery.clone(),

@@ -75,6 +75,17 @@ pub enum ClauseLabelling {
     Off,
 }
 
+impl ClauseLabelling {
+    /// Whether a model with these hyper-parameters is asked to label clauses.
+    pub fn asks(self, config: &crate::llm::Config) -> bool {
+        match self {
+            Self::On => true,
+            Self::Off => false,
+            Self::Auto => config.n_params() >= MIN_LABELLING_PARAMS,
+        }
+    }
+}
+
 /// How a turn runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct UnderstandConfig {
@@ -163,11 +174,7 @@ impl Understand {
             tokenizer.token_bytes(),
             tokenizer.end_token_ids(),
         ));
-        let labels_clauses = match config.clause_labels {
-            ClauseLabelling::On => true,
-            ClauseLabelling::Off => false,
-            ClauseLabelling::Auto => llm.info().config.n_params() >= MIN_LABELLING_PARAMS,
-        };
+        let labels_clauses = config.clause_labels.asks(&llm.info().config);
         Self {
             llm,
             vocab,

@@ -74,16 +74,12 @@ impl TurnPlan {
     /// word on what its clause tells; a clause it did not label (or labelled with an
     /// unknown word) is scored as before.
     pub fn take_clause_label(&mut self, unit_idx: usize, label: &ClauseLabel) {
-        if unit_idx >= self.units.len() {
-            return;
+        if let Some(labelled) = self.labels.get_mut(unit_idx) {
+            *labelled = CLAUSE_LABELS
+                .iter()
+                .find(|(word, _)| *word == label.label)
+                .map(|(_, slot)| *slot);
         }
-        if self.labels.len() < self.units.len() {
-            self.labels.resize(self.units.len(), None);
-        }
-        self.labels[unit_idx] = CLAUSE_LABELS
-            .iter()
-            .find(|(word, _)| *word == label.label)
-            .map(|(_, slot)| *slot);
     }
 
     /// What a unit's label adds to its score for `slot`: [`LABEL_VOTE`] when it names the
