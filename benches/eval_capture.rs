@@ -16,7 +16,7 @@
 //!
 //! `cargo bench --bench eval_capture -- [--llm FILE.gguf] [--label NAME] [--paths
 //! capture,listen] [--only NAME] [--split dev|held-out] [--extraction split|whole]
-//! [--clause-labels auto|on|off]`.
+//! [--clause-labels auto|on|off] [--bin PATH]`.
 //! Under `cargo test` (no `--bench`) it only checks the interview files and the scorer.
 
 #[path = "../tests/common/interview.rs"]
@@ -47,6 +47,9 @@ struct Args {
     extraction: Option<String>,
     clause_labels: Option<String>,
     out: PathBuf,
+    /// The `ideadesk` binary run (default: the one this bench was built with). A copy
+    /// saved elsewhere keeps an evaluation steady while the tree is rebuilt.
+    bin: PathBuf,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -61,6 +64,7 @@ fn parse_args() -> Result<Args, String> {
         extraction: None,
         clause_labels: None,
         out: repo.join("target/eval-capture"),
+        bin: PathBuf::from(env!("CARGO_BIN_EXE_ideadesk")),
     };
     let mut iter = std::env::args().skip(1);
     while let Some(arg) = iter.next() {
@@ -75,6 +79,7 @@ fn parse_args() -> Result<Args, String> {
             "--extraction" => args.extraction = Some(value()?),
             "--clause-labels" => args.clause_labels = Some(value()?),
             "--out" => args.out = value()?.into(),
+            "--bin" => args.bin = value()?.into(),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -330,7 +335,7 @@ struct Runner<'a> {
 impl Runner<'_> {
     /// `ideadesk` with the test models, this session's data dir, no network.
     fn ideadesk(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ideadesk"));
+        let mut command = Command::new(&self.args.bin);
         command
             .env_remove("IDEADESK_MODELS")
             .env_remove("IDEADESK_LLM")

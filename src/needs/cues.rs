@@ -639,6 +639,9 @@ fn is_number_word(word: &str) -> bool {
     word.chars().all(|c| c.is_ascii_digit()) || COUNT_WORDS.contains(&word)
 }
 
+/// The most words between a count and "a"/"per" in a rate ("thirty worried calls a day").
+const MAX_RATE_NOUN_WORDS: usize = 3;
+
 /// A frequency expression in a sentence ("every single weekday", "two or three times a
 /// week", "every Sunday night", "weekly"), in the sentence's own words.
 pub fn frequency_phrase(sentence: &str) -> Option<String> {
@@ -699,6 +702,32 @@ pub fn frequency_phrase(sentence: &str) -> Option<String> {
             }
         }
         last
+    };
+    // "twenty or thirty worried calls a day", "ten orders a week": a count of things, then
+    // "a"/"per" and a time noun, a few words on and with no break between. Returns where
+    // "a"/"per" stands.
+    let count_rate = |idx: usize| -> Option<usize> {
+        if !is_number_word(&words[idx]) || matches!(words[idx].as_str(), "a" | "of" | "or") {
+            return None;
+        }
+        let last_per_idx = (idx + 2 + MAX_RATE_NOUN_WORDS).min(words.len());
+        let per_idx = (idx + 2..last_per_idx).find(|per_idx| {
+            matches!(words[*per_idx].as_str(), "a" | "per")
+                && words
+                    .get(per_idx + 1)
+                    .is_some_and(|next| TIME_NOUNS.contains(&next.as_str()))
+        })?;
+        // "a couple of times a month", "three nights a week" are read by their own rules.
+        let counts_times = (idx + 1..per_idx).any(|between| {
+            matches!(words[between].as_str(), "time" | "times")
+                || TIME_NOUNS.contains(&words[between].as_str())
+        });
+        let unbroken = !counts_times
+            && (idx..per_idx).all(|between| {
+                !breaks_after(sentence, &spans, between)
+                    && !CLAUSE_BREAKS.contains(&words[between + 1].as_str())
+            });
+        unbroken.then_some(per_idx)
     };
     for (idx, word) in words.iter().enumerate() {
         match word.as_str() {
@@ -777,6 +806,14 @@ pub fn frequency_phrase(sentence: &str) -> Option<String> {
                 && words.get(idx + 4).is_some_and(|next| is_number_word(next)) =>
             {
                 return Some(text(idx, idx + 4));
+            }
+            _ if count_rate(idx).is_some() => {
+                let per_idx = count_rate(idx)?;
+                let mut start = idx;
+                while start > 0 && is_number_word(&words[start - 1]) && words[start - 1] != "a" {
+                    start -= 1;
+                }
+                return Some(text(start, extend(per_idx + 1)));
             }
             // "We meet weekly", not "the weekly rota".
             _ if FREQUENCY_WORDS.contains(&word.as_str())

@@ -32,7 +32,8 @@ use super::prompt::{
     Prompt, answer_prompt, copies_example, need_list_prompt, need_slots_prompt, turn_prompt,
 };
 use super::text::{
-    content_words, grounded_share, squash, statement_from, statement_similarity, word_spans,
+    content_words, grounded_share, spoken_span, squash, statement_from, statement_similarity,
+    word_spans,
 };
 mod labels;
 mod slots;
@@ -502,12 +503,15 @@ impl TurnPlan {
         };
         let candidates = self.answer_candidates();
         match self.check_value(&answer, &candidates) {
-            Ok(unit_idx) => self.votes.push(Vote {
-                unit_idx,
-                slot,
-                value: value_for(&answer, slot),
-                need: None,
-            }),
+            Ok(unit_idx) => {
+                let spoken = self.spoken_value(unit_idx, &answer);
+                self.votes.push(Vote {
+                    unit_idx,
+                    slot,
+                    value: value_for(&spoken, slot),
+                    need: None,
+                });
+            }
             Err(reason) => self.notes.push(DialogueNote::Dropped {
                 what: "answer".into(),
                 text: answer,
@@ -529,10 +533,11 @@ impl TurnPlan {
         })
     }
 
-    /// The sentences a need may come from: sentences that describe a need, when the turn
-    /// answers no question (the first turn, or after the interviewer invited another
-    /// problem) or after an "another problem" cue. A turn that follows a question is read
-    /// as its answer, so it creates no need on its own.
+    /// The sentences a need may come from: sentences that describe a need (by the cue
+    /// rules, or by a trusted model's clause labels), when the turn answers no question
+    /// (the first turn, or after the interviewer invited another problem) or after an
+    /// "another problem" cue. A turn that follows a question is read as its answer, so it
+    /// creates no need on its own.
     fn need_sources(&self) -> impl Iterator<Item = usize> + '_ {
         let invited = self.pending.is_none();
         self.sentences
@@ -543,9 +548,12 @@ impl TurnPlan {
                     && (invited || heard.after_new_topic)
                     && !heard.digression
                     && !is_new_topic_cue_only(&heard.text)
-                    && cues::describes_need(&heard.text)
             })
             .map(|(sentence_idx, _)| sentence_idx)
+            .filter(|sentence_idx| {
+                cues::describes_need(&self.sentences[*sentence_idx].text)
+                    || self.labelled_need_source(*sentence_idx)
+            })
     }
 
     /// Takes the model's need list: each need must quote a sentence of this turn that
@@ -566,6 +574,9 @@ impl TurnPlan {
                 });
                 continue;
             };
+            let sentence_idx = self
+                .opening_problem_before(sentence_idx)
+                .unwrap_or(sentence_idx);
             if self.sentences[sentence_idx].need.is_some() {
                 continue;
             }
@@ -578,6 +589,29 @@ impl TurnPlan {
                 _ => self.create_need(sentence_idx, Some(&heard_need.statement)),
             }
         }
+    }
+
+    /// The turn's first sentence before `sentence_idx` that names a problem or a wish and
+    /// has no need yet, when this turn created no need and no "another problem" cue
+    /// stands before `sentence_idx`: the model may quote a later sentence of the same
+    /// problem ("…there's a squabble over the two hoses. It gets properly heated
+    /// sometimes."), and the need is better told by the sentence that opened it.
+    fn opening_problem_before(&self, sentence_idx: usize) -> Option<usize> {
+        if !self.created.is_empty() || self.sentences[sentence_idx].after_new_topic {
+            return None;
+        }
+        self.need_sources().find(|idx| {
+            *idx < sentence_idx
+                && self.sentences[*idx].need.is_none()
+                && self.names_problem_or_wish(*idx)
+        })
+    }
+
+    /// Whether a sentence names a problem or a wish, by the cue rules or a trusted
+    /// model's clause labels.
+    fn names_problem_or_wish(&self, sentence_idx: usize) -> bool {
+        let text = &self.sentences[sentence_idx].text;
+        cues::is_problem(text) || cues::is_wish(text) || self.labelled_problem_or_wish(sentence_idx)
     }
 
     /// Whether a sentence starts a need of its own: the first need, after an "another
@@ -748,13 +782,10 @@ impl TurnPlan {
             };
             // A sentence that only names people ("It is for small clinics") starts a need
             // when nothing better in the turn does.
-            let names_problem = cues::is_problem(&heard.text) || cues::is_wish(&heard.text);
-            let better_later = !names_problem
-                && sources.iter().any(|later| {
-                    *later > sentence_idx
-                        && (cues::is_problem(&self.sentences[*later].text)
-                            || cues::is_wish(&self.sentences[*later].text))
-                });
+            let better_later = !self.names_problem_or_wish(sentence_idx)
+                && sources
+                    .iter()
+                    .any(|later| *later > sentence_idx && self.names_problem_or_wish(*later));
             let text = self.sentences[sentence_idx].text.clone();
             if opens && !better_later && self.is_new_topic(sentence_idx, &text) {
                 self.create_need(sentence_idx, None);
@@ -902,7 +933,8 @@ impl TurnPlan {
 
     /// A need heard only as the people it is for ("Something for small dental clinics")
     /// gets a statement naming its pain once the pain is known: "Small dental clinics:
-    /// patients forget their appointments".
+    /// patients forget their appointments". A statement that names a problem or a wish,
+    /// by the cue rules or a trusted model's label, stays.
     fn sharpen_statements(&mut self) {
         for need_id in self.heard.clone() {
             let Some(need) = self.scratch.need(need_id) else {
@@ -911,7 +943,14 @@ impl TurnPlan {
             let (Some(pain), statement) = (Slot::Pain.value(need), need.statement.as_str()) else {
                 continue;
             };
-            if cues::is_problem(statement) || cues::is_wish(statement) {
+            // A statement from a sentence a trusted model labels the problem or a wish
+            // says the need already.
+            let told_by_label = self.sentences.iter().enumerate().any(|(idx, heard)| {
+                heard.created_need
+                    && heard.need == Some(need_id)
+                    && self.labelled_problem_or_wish(idx)
+            });
+            if cues::is_problem(statement) || cues::is_wish(statement) || told_by_label {
                 continue;
             }
             let sharpened = match Slot::Actor.value(need) {
@@ -963,6 +1002,12 @@ impl TurnPlan {
             .max_by(|left, right| left.1.cmp(&right.1).then(right.0.cmp(&left.0)))
             .map(|(idx, _)| idx)
             .ok_or_else(|| "no single clause of this turn holds these words".into())
+    }
+
+    /// A checked model value in the person's words: the span of unit `unit_idx` it
+    /// quotes, so that words the model added or changed are not stored.
+    fn spoken_value(&self, unit_idx: usize, value: &str) -> String {
+        spoken_span(&self.units[unit_idx].text, value).unwrap_or_else(|| value.to_string())
     }
 
     fn push_slot(&mut self, need_id: NeedId, slot: Slot, value: &str, evidence: EvidenceRef) {

@@ -11,6 +11,12 @@ const STOP_WORDS: &[&str] = &[
     "should", "some", "way", "when", "from", "by", "as",
 ];
 
+/// Words no phrase ends with: a value ending on one was cut ("by eight in the").
+const DANGLING_WORDS: &[&str] = &[
+    "a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "with", "from", "and", "or",
+    "but", "their", "my", "our", "your", "his", "her",
+];
+
 /// The most words a topic (a need named in a question) carries.
 const TOPIC_MAX_WORDS: usize = 6;
 
@@ -224,6 +230,56 @@ pub(crate) fn grounded_share(value: &str, said: &BTreeSet<String>) -> f64 {
     n_heard as f64 / words.len() as f64
 }
 
+/// The words of `said` that a model's `value` quotes, in the person's own spelling: from
+/// the first of the value's content words in `said` to the last, widened over the words
+/// the value shares on either side. Words the value adds at its start (the question's
+/// words, a filler) are left out. When the value's end is not the person's (cut at the
+/// schema's bound, or a word changed or in another script), the span runs on to the end
+/// of `said`, so the person's own ending stands. `None` when `said` holds none of the
+/// value's content words.
+pub(crate) fn spoken_span(said: &str, value: &str) -> Option<String> {
+    let spans = word_spans(said);
+    let said_words: Vec<String> = spans
+        .iter()
+        .map(|(_, _, word)| normalise_word(word))
+        .collect();
+    let value_words: Vec<String> = words(value).into_iter().map(normalise_word).collect();
+    let content = content_words(value);
+    let is_content = |word: &String| content.contains(word);
+    let mut first = said_words.iter().position(is_content)?;
+    let mut last = said_words.iter().rposition(is_content)?;
+    // Widen over the words the value has beside them ("a suggestion", "order of each").
+    if let Some(mut at) = value_words
+        .iter()
+        .position(|word| *word == said_words[first])
+    {
+        while first > 0 && at > 0 && value_words[at - 1] == said_words[first - 1] {
+            first -= 1;
+            at -= 1;
+        }
+    }
+    let ends_as_said = match value_words
+        .iter()
+        .rposition(|word| *word == said_words[last])
+    {
+        Some(mut at) => {
+            while last + 1 < said_words.len()
+                && at + 1 < value_words.len()
+                && value_words[at + 1] == said_words[last + 1]
+            {
+                last += 1;
+                at += 1;
+            }
+            at + 1 == value_words.len() && !DANGLING_WORDS.contains(&said_words[last].as_str())
+        }
+        None => false,
+    };
+    if !ends_as_said {
+        last = said_words.len() - 1;
+    }
+    Some(squash(said[spans[first].0..spans[last].1].trim()))
+}
+
 /// A time in ms as `mm:ss` (minutes keep counting past an hour).
 pub(crate) fn mm_ss(ms: u64) -> String {
     let seconds = ms / 1000;
@@ -272,6 +328,47 @@ mod tests {
             0.01,
         );
         check("", "anything", 0.0, 0.01);
+    }
+
+    #[test]
+    fn spoken_span_cases() {
+        let check = |said: &str, value: &str, expected: Option<&str>| {
+            assert_eq!(
+                spoken_span(said, value).as_deref(),
+                expected,
+                "{said:?} / {value:?}"
+            );
+        };
+        let wish = "What she'd love is a suggestion for how many stems to order of each kind";
+        // The value is their words already: the span is the same words.
+        check(
+            wish,
+            "a suggestion for how many stems",
+            Some("a suggestion for how many stems"),
+        );
+        // The question's words before the value are left out; a changed ending gives way
+        // to the person's.
+        check(
+            wish,
+            "They would want to happen instead: a suggestion for how many stems to order of 1",
+            Some("a suggestion for how many stems to order of each kind"),
+        );
+        check(
+            "I'd want the upload page to warn them that the picture will look fuzzy",
+            "warn them that the picture will look模糊",
+            Some("warn them that the picture will look fuzzy"),
+        );
+        // Cut at the schema's bound: the person's ending stands.
+        check(
+            "Parents need to know by eight in the morning if the group goes out",
+            "Parents need to know by eight in the",
+            Some("Parents need to know by eight in the morning if the group goes out"),
+        );
+        check(
+            "Every call means a walk to the kennel",
+            "trust in the tools",
+            None,
+        );
     }
 
     #[test]

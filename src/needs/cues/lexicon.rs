@@ -41,6 +41,9 @@ pub(super) const NON_ANSWER_PATTERNS: &[&[&str]] = &[
     &["let's", "skip"],
     &["i", "can't", "tell"],
     &["i", "don't", "remember"],
+    &["haven't", "got", "a", "clue"],
+    &["i", "couldn't", "give", "you"],
+    &["i", "can't", "give", "you"],
 ];
 
 /// Words that open a correction ("No, sorry, …", "Actually, …").
@@ -456,6 +459,7 @@ pub(super) const ACTOR_PHRASES: &[&[&str]] = &[
     &["it", "hits"],
     &["it", "affects"],
     &["it's", "about"],
+    &["i'm", "talking", "about"],
     &["this", "is", "about"],
     &["one", "is", "about"],
     &["feel", "it", "most"],

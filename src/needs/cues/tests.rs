@@ -20,6 +20,9 @@ fn act_cases() {
     check("I honestly don't know yet.", Act::NonAnswer);
     check("No idea, I'd have to ask them.", Act::NonAnswer);
     check("I'm not sure.", Act::NonAnswer);
+    check("I really haven't got a clue yet", Act::NonAnswer);
+    check("Gosh, I couldn't give you a number", Act::NonAnswer);
+    check("They can't give you a straight price.", Act::Content);
     check(
         "I honestly don't know yet how they deal with it today.",
         Act::NonAnswer,
@@ -181,6 +184,13 @@ fn frequency_cases() {
         Some("every single weekend during the school year"),
     );
     check("We meet weekly.", Some("weekly"));
+    check(
+        "The nurses get twenty or thirty worried calls a day asking how Bella is doing.",
+        Some("twenty or thirty worried calls a day"),
+    );
+    check("We ship ten orders per week.", Some("ten orders per week"));
+    check("Two drivers, and a van a day.", None);
+    check("We lost ten customers and a year of work.", None);
     check("She calls twice a day.", Some("twice a day"));
     check(
         "It comes up a couple of times a month per flat, more in winter.",
@@ -392,6 +402,11 @@ fn clause_and_value_cases() {
         "the count took less than thirty minutes",
     );
     check_value("Success", Slot::SuccessMetric, "Success");
+    check_value(
+        "I'm talking about the plot holders, mostly retired folks",
+        Slot::Actor,
+        "the plot holders, mostly retired folks",
+    );
     check_value(
         "The problem is repair requests",
         Slot::Pain,

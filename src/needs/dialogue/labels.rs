@@ -86,12 +86,22 @@ impl TurnPlan {
     /// slot; less [`LABEL_AGAINST`] when it names something else, unless the person named
     /// this slot outright (`named_here`); nothing without a label. People and a frequency
     /// stand beside what else a clause tells ("Florists throw away roses every Monday"
-    /// is a problem, of florists, weekly), so another label says nothing against them.
+    /// is a problem, of florists, weekly), so another slot's label says nothing against
+    /// them; the label "other" does, against a frequency.
     pub(super) fn label_score(&self, unit_idx: usize, slot: Slot, named_here: bool) -> i32 {
-        let stands_beside = matches!(slot, Slot::Actor | Slot::Frequency);
         match self.labels.get(unit_idx) {
             Some(Some(labelled)) if *labelled == Some(slot) => LABEL_VOTE,
-            Some(Some(_)) if !named_here && !stands_beside => -LABEL_AGAINST,
+            Some(Some(labelled)) => {
+                // A clause labelled as telling nothing a slot wants ("Mind you, he nearly
+                // lost a fingertip once") gives a frequency only when it names one.
+                let stands_beside =
+                    slot == Slot::Actor || (slot == Slot::Frequency && labelled.is_some());
+                if named_here || stands_beside {
+                    0
+                } else {
+                    -LABEL_AGAINST
+                }
+            }
             _ => 0,
         }
     }
@@ -105,6 +115,27 @@ impl TurnPlan {
         } else {
             MODEL_VOTE
         }
+    }
+
+    /// Whether a trusted model labelled a clause of a sentence as the problem, a wish or
+    /// the people: the sentence describes a need even when no cue rule knows its words
+    /// ("Every Saturday there's a squabble over the two hoses").
+    pub(super) fn labelled_need_source(&self, sentence_idx: usize) -> bool {
+        self.labelled_problem_or_wish(sentence_idx)
+            || self.sentence_labelled(sentence_idx, &[Slot::Actor])
+    }
+
+    /// Whether a trusted model labelled a clause of a sentence as the problem or a wish.
+    pub(super) fn labelled_problem_or_wish(&self, sentence_idx: usize) -> bool {
+        self.sentence_labelled(sentence_idx, &[Slot::Pain, Slot::DesiredOutcome])
+    }
+
+    /// Whether some clause of a sentence is labelled as one of `slots`.
+    fn sentence_labelled(&self, sentence_idx: usize, slots: &[Slot]) -> bool {
+        self.units.iter().enumerate().any(|(unit_idx, unit)| {
+            unit.sentence_idx == sentence_idx
+                && slots.iter().any(|slot| self.labelled_as(unit_idx, *slot))
+        })
     }
 
     /// Whether the model labelled a unit as telling `slot`.

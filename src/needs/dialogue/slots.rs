@@ -77,10 +77,11 @@ impl TurnPlan {
             match self.check_value(&value, &candidates) {
                 Ok(unit_idx) => {
                     taken.push(normalised);
+                    let spoken = self.spoken_value(unit_idx, &value);
                     self.votes.push(Vote {
                         unit_idx,
                         slot,
-                        value: value_for(&value, slot),
+                        value: value_for(&spoken, slot),
                         need: Some(need_id),
                     });
                 }
@@ -140,6 +141,17 @@ impl TurnPlan {
     ) -> (i32, Option<String>) {
         let unit = &self.units[unit_idx];
         let evidence = cues::slot_evidence(&unit.text);
+        // "How often?" is answered by words that say how often ("every Monday", "twice a
+        // month", "a lot"): a clause without any gives no frequency, whatever the model
+        // or a label says ("she either sends the lads back, or she borrows a truck").
+        if slot == Slot::Frequency && evidence[slot as usize] == 0 {
+            return (0, None);
+        }
+        // A clause that declines ("How I'd know it worked, I really haven't got a clue
+        // yet") answers nothing, even beside words that name the slot.
+        if cues::act(&unit.text) == Act::NonAnswer {
+            return (0, None);
+        }
         let mut score = i32::from(evidence[slot as usize]);
         // A frequency expression stands beside what else a clause says; only "it happens
         // every…" names frequency against the other slots.
@@ -163,7 +175,13 @@ impl TurnPlan {
                     && (*other != Slot::Frequency || explicit == Some(Slot::Frequency))
             });
         let mut value = None;
-        let votes: &[Vote] = if speaks_elsewhere { &[] } else { &self.votes };
+        // Nor is a clause that names another slot outright ("What would help is…" after
+        // "How do they cope?"): the person's own naming outranks the model's reading.
+        let votes: &[Vote] = if speaks_elsewhere || named_elsewhere {
+            &[]
+        } else {
+            &self.votes
+        };
         for vote in votes {
             let for_need = match vote.need {
                 Some(voted_for) => voted_for == need_id,
@@ -174,11 +192,25 @@ impl TurnPlan {
                 value.get_or_insert_with(|| vote.value.clone());
             }
         }
-        // A trusted model's label says what the clause tells.
-        score += self.label_score(unit_idx, slot, evidence[slot as usize] >= cues::NAMED);
+        // The model's words for a frequency give way to the person's time phrase when
+        // they hold none of it ("thirty people one by one" for "three or four times a
+        // winter").
+        if slot == Slot::Frequency
+            && value
+                .as_deref()
+                .is_some_and(|words| cues::frequency_phrase(words).is_none())
+            && cues::frequency_phrase(&unit.text).is_some()
+        {
+            value = None;
+        }
+        // A trusted model's label says what the clause tells, unless the person named
+        // another slot outright.
+        if !named_elsewhere {
+            score += self.label_score(unit_idx, slot, evidence[slot as usize] >= cues::NAMED);
+        }
         // The question asked is answered first: the first unit that names no other slot
-        // gets the full prior, later ones less. "Who?" is answered by naming someone,
-        // "how often?" by a time expression (or a label that says so).
+        // gets the full prior, later ones less. "Who?" is answered by naming someone (or
+        // a label that says so), "how often?" by a time expression (checked above).
         let needs_evidence = matches!(slot, Slot::Actor | Slot::Frequency);
         if is_pending
             && (!needs_evidence

@@ -303,6 +303,95 @@ fn clause_labels_move_a_clause_to_the_slot_it_tells() {
     );
 }
 
+/// A sentence a trusted model labels the problem opens a need even when no cue rule
+/// knows its words, and the need is told by the sentence that opened it, whichever
+/// sentence of the turn the model quoted.
+#[test]
+fn a_clause_labelled_the_problem_opens_a_need() {
+    let said = "Every Saturday morning at our community garden there's a squabble over the two hoses and the one wheelbarrow. It gets properly heated sometimes.";
+    let model = |labels: Vec<&'static str>| Model {
+        needs: vec![(
+            "Gardeners need a fair way to share equipment",
+            "It gets properly heated sometimes",
+        )],
+        labels,
+        ..none()
+    };
+    let unlabelled = run(&[(said, None, model(Vec::new()))]);
+    assert!(
+        unlabelled.discovery.needs.is_empty(),
+        "{:#?}",
+        unlabelled.discovery.needs
+    );
+    let labelled = run(&[(said, None, model(vec!["problem", "problem"]))]);
+    check(
+        &labelled,
+        1,
+        "squabble over the two hoses",
+        &[(Slot::Frequency, Some("Every Saturday morning"))],
+    );
+}
+
+/// What the person said outright outranks the model: "how often?" is answered only by
+/// words that say how often, a slot named outright is not the label's to move, and a
+/// model's value is stored in the person's words.
+#[test]
+fn the_model_reads_within_what_the_person_said() {
+    let labelled = |answer: &'static str, labels: Vec<&'static str>| Model {
+        answer: Some(answer),
+        labels,
+        ..none()
+    };
+    let no_time_words = "So she either sends the lads back for a second trip.";
+    let session = run(&[
+        (OPENING, None, none()),
+        (
+            no_time_words,
+            Some((1, Slot::Frequency)),
+            labelled(no_time_words, vec!["how_often"]),
+        ),
+    ]);
+    check(&session, 1, "translators", &[(Slot::Frequency, None)]);
+    let wish = "What would help is if you could book the tools from your phone.";
+    let session = run(&[
+        (OPENING, None, none()),
+        (
+            wish,
+            Some((1, Slot::Workaround)),
+            labelled(wish, vec!["workaround"]),
+        ),
+    ]);
+    check(
+        &session,
+        1,
+        "translators",
+        &[
+            (Slot::Workaround, None),
+            (
+                Slot::DesiredOutcome,
+                Some("What would help is if you could book the tools from your phone"),
+            ),
+        ],
+    );
+    let session = run(&[
+        (OPENING, None, none()),
+        (
+            "I'd want the upload page to warn them that the picture will look fuzzy.",
+            Some((1, Slot::DesiredOutcome)),
+            labelled("warn them that the picture will look模糊", vec!["wish"]),
+        ),
+    ]);
+    check(
+        &session,
+        1,
+        "translators",
+        &[(
+            Slot::DesiredOutcome,
+            Some("warn them that the picture will look fuzzy"),
+        )],
+    );
+}
+
 /// A need's own statement sentence gives it no pain, unless a trusted model labels a
 /// clause of it the problem.
 #[test]
