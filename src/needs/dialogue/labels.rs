@@ -130,11 +130,16 @@ impl TurnPlan {
         self.sentence_labelled(sentence_idx, &[Slot::Pain, Slot::DesiredOutcome])
     }
 
-    /// Whether some clause of a sentence is labelled as one of `slots`.
+    /// Whether some clause of a sentence is labelled as one of `slots` and its words show
+    /// a sign of some slot: a model also labels remarks the problem ("Where do I even
+    /// begin", "I've drawn what I'm imagining"), and a remark opens no need.
     fn sentence_labelled(&self, sentence_idx: usize, slots: &[Slot]) -> bool {
         self.units.iter().enumerate().any(|(unit_idx, unit)| {
             unit.sentence_idx == sentence_idx
                 && slots.iter().any(|slot| self.labelled_as(unit_idx, *slot))
+                && cues::slot_evidence(&unit.text)
+                    .iter()
+                    .any(|strength| *strength > 0)
         })
     }
 

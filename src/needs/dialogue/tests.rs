@@ -330,6 +330,27 @@ fn a_clause_labelled_the_problem_opens_a_need() {
         "squabble over the two hoses",
         &[(Slot::Frequency, Some("Every Saturday morning"))],
     );
+    // A remark the model labels the problem opens no need: its words show no sign of
+    // any slot.
+    for remark in [
+        "Right, so. Where do I even begin.",
+        "I've drawn what I'm imagining.",
+    ] {
+        let session = run(&[(
+            remark,
+            None,
+            Model {
+                needs: vec![("Where to begin", remark)],
+                labels: vec!["problem", "problem"],
+                ..none()
+            },
+        )]);
+        assert!(
+            session.discovery.needs.is_empty(),
+            "{remark:?}: {:#?}",
+            session.discovery.needs
+        );
+    }
 }
 
 /// What the person said outright outranks the model: "how often?" is answered only by
