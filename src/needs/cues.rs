@@ -703,6 +703,15 @@ pub fn frequency_phrase(sentence: &str) -> Option<String> {
         }
         last
     };
+    // Where the count ending at `idx` starts: back over the count words before it ("two
+    // or three"), but not over an article.
+    let count_start = |idx: usize| -> usize {
+        let mut start = idx;
+        while start > 0 && is_number_word(&words[start - 1]) && words[start - 1] != "a" {
+            start -= 1;
+        }
+        start
+    };
     // "twenty or thirty worried calls a day", "ten orders a week": a count of things, then
     // "a"/"per" and a time noun, a few words on and with no break between. Returns where
     // "a"/"per" stands.
@@ -786,10 +795,7 @@ pub fn frequency_phrase(sentence: &str) -> Option<String> {
                     .get(idx + 3)
                     .is_some_and(|next| TIME_NOUNS.contains(&next.as_str())) =>
             {
-                let mut start = idx;
-                while start > 0 && is_number_word(&words[start - 1]) && words[start - 1] != "a" {
-                    start -= 1;
-                }
+                let mut start = count_start(idx);
                 if start > 0 && matches!(words[start - 1].as_str(), "about" | "around" | "roughly")
                 {
                     start -= 1;
@@ -807,21 +813,18 @@ pub fn frequency_phrase(sentence: &str) -> Option<String> {
             {
                 return Some(text(idx, idx + 4));
             }
-            _ if count_rate(idx).is_some() => {
-                let per_idx = count_rate(idx)?;
-                let mut start = idx;
-                while start > 0 && is_number_word(&words[start - 1]) && words[start - 1] != "a" {
-                    start -= 1;
-                }
-                return Some(text(start, extend(per_idx + 1)));
-            }
             // "We meet weekly", not "the weekly rota".
             _ if FREQUENCY_WORDS.contains(&word.as_str())
                 && !(idx > 0 && DETERMINERS.contains(&words[idx - 1].as_str())) =>
             {
                 return Some(text(idx, idx));
             }
-            _ => {}
+            // A count of things at a rate (no frequency word is a count word).
+            _ => {
+                if let Some(per_idx) = count_rate(idx) {
+                    return Some(text(count_start(idx), extend(per_idx + 1)));
+                }
+            }
         }
     }
     None
