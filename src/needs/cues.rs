@@ -38,6 +38,10 @@ const MAX_NON_ANSWER_EXTRA_WORDS: usize = 6;
 /// The most words a correction without an opener ("Landlords, not tenants.") may have.
 const MAX_BARE_CORRECTION_WORDS: usize = 6;
 
+/// The most words a remark may hold besides its remark phrase and filler ("here's the
+/// rough drawing I made last night" holds four: rough, made, last, night).
+const MAX_REMARK_EXTRA_WORDS: usize = 5;
+
 /// What a sentence does in the conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Act {
@@ -55,6 +59,11 @@ pub enum Act {
         /// The words meant instead ("teachers").
         right: String,
     },
+    /// Talk about the conversation itself: showing or drawing the sketch ("I've drawn what
+    /// I'm imagining"), finding where to begin ("Let me think where to start"), announcing
+    /// the next topic without saying it ("The second thing is pickup"). It tells no slot,
+    /// though a model often labels it the problem.
+    Remark,
     /// Anything else.
     Content,
 }
@@ -148,10 +157,38 @@ pub fn act(sentence: &str) -> Act {
     if declines {
         return Act::NonAnswer;
     }
+    if is_remark(sentence, &words) {
+        return Act::Remark;
+    }
     if sentence.trim_end().ends_with('?') {
         return Act::Question;
     }
     Act::Content
+}
+
+/// Whether a sentence is a remark about the conversation (see [`Act::Remark`]): it holds a
+/// remark phrase, at most [`MAX_REMARK_EXTRA_WORDS`] words besides it and filler, and no
+/// sign of any slot ([`slot_evidence`]).
+fn is_remark(sentence: &str, words: &[String]) -> bool {
+    let words_without_adverbs = cue_words(sentence);
+    let Some(pattern) = REMARK_PATTERNS
+        .iter()
+        .find(|pattern| contains_phrase(&words_without_adverbs, pattern))
+    else {
+        return false;
+    };
+    let n_extra_words = words
+        .iter()
+        .filter(|word| {
+            !FILLER_WORDS.contains(&word.as_str())
+                && !CUE_ADVERBS.contains(&word.as_str())
+                && !pattern.contains(&word.as_str())
+        })
+        .count();
+    n_extra_words <= MAX_REMARK_EXTRA_WORDS
+        && slot_evidence(sentence)
+            .iter()
+            .all(|strength| *strength == 0)
 }
 
 /// Words that are neither filler nor the words of a non-answer phrase.
@@ -366,9 +403,32 @@ pub fn describes_need(sentence: &str) -> bool {
         && (is_problem(sentence) || is_wish(sentence) || actor_phrase(sentence).is_some())
 }
 
-/// Whether a lowercase word names people (or an organisation of people).
+/// Whether a lowercase word names people (or an organisation of people): a word of the
+/// people list, or a plural agent noun ("tuners", "instructors", "electricians") that is
+/// not one of the things such endings also name ("orders", "folders").
 fn is_people_noun(word: &str) -> bool {
-    PEOPLE_NOUNS.contains(&word)
+    PEOPLE_NOUNS.contains(&word) || is_agent_noun(word)
+}
+
+/// How far after "one of" the people noun may stand ("one of those independent yoga
+/// teachers"), in words.
+const MAX_ONE_OF_WORDS: usize = 5;
+
+/// How far after a singular people noun used as a describing word ("volunteer tour
+/// guides") the plural it describes may stand, in words.
+const MAX_DESCRIBED_PLURAL_WORDS: usize = 2;
+
+/// The fewest letters a plural agent noun has ("tutors" has six; "doors" is a thing).
+const MIN_AGENT_NOUN_CHARS: usize = 6;
+
+/// Whether a lowercase word is a plural agent noun by its ending: a trade or role
+/// ("roofers", "interpreters", "physiotherapists", "technicians").
+fn is_agent_noun(word: &str) -> bool {
+    word.chars().count() >= MIN_AGENT_NOUN_CHARS
+        && AGENT_NOUN_ENDINGS
+            .iter()
+            .any(|ending| word.ends_with(ending))
+        && !AGENT_ENDING_THINGS.contains(&word)
 }
 
 /// The first phrase naming the people a sentence is about: a people noun with the
@@ -382,7 +442,14 @@ pub fn actor_phrase(sentence: &str) -> Option<String> {
         .iter()
         .map(|(_, _, word)| word.replace('’', "'"))
         .collect();
-    let is_about = |idx: usize| {
+    // "two things that drive ski instructors like me crazy": the speaker is one of them.
+    let like_me = |idx: usize| {
+        words.get(idx + 1).is_some_and(|word| word == "like")
+            && words
+                .get(idx + 2)
+                .is_some_and(|word| matches!(word.as_str(), "me" | "us" | "myself"))
+    };
+    let in_place = |idx: usize| {
         let opening = words[..idx].iter().all(|word| {
             SUBJECT_LEAD_WORDS.contains(&word.as_str()) || !PHRASE_STOPS.contains(&word.as_str())
         }) && idx < MAX_SUBJECT_WORD_IDX;
@@ -405,8 +472,17 @@ pub fn actor_phrase(sentence: &str) -> Option<String> {
                     .iter()
                     .all(|word| !matches!(word.as_str(), "for" | "from" | "of" | "with" | "by"))
         });
-        opening || after_for
+        // "I'm one of those independent yoga teachers who…": so is the speaker.
+        let one_of = (0..words.len().saturating_sub(1)).any(|of_idx| {
+            words[of_idx] == "one"
+                && words[of_idx + 1] == "of"
+                && of_idx < MAX_SUBJECT_WORD_IDX
+                && of_idx + 1 < idx
+                && idx - of_idx <= MAX_ONE_OF_WORDS
+        });
+        opening || after_for || one_of
     };
+    let is_about = |idx: usize| in_place(idx) || like_me(idx);
     if let Some(complement) = copula_actor(sentence) {
         return Some(complement);
     }
@@ -455,14 +531,44 @@ pub fn actor_phrase(sentence: &str) -> Option<String> {
     while last + 1 < words.len() && is_people_noun(&words[last + 1]) {
         last += 1;
     }
+    // After "we're" the people are plural: a singular people noun there describes them
+    // ("We're volunteer tour guides"), so the phrase runs on to the plural.
+    let after_plural_copula = head > 0
+        && matches!(
+            words[head - 1].as_str(),
+            "we're" | "they're" | "are" | "were"
+        );
+    if after_plural_copula && !words[last].ends_with('s') {
+        let plural = (last + 1..words.len().min(last + 1 + MAX_DESCRIBED_PLURAL_WORDS))
+            .take_while(|idx| {
+                !sentence[spans[idx - 1].1..spans[*idx].0].contains([',', '.', ';', ':', '!', '?'])
+                    && !PHRASE_STOPS.contains(&words[*idx].as_str())
+            })
+            .find(|idx| words[*idx].ends_with('s'));
+        if let Some(plural) = plural {
+            last = plural;
+        }
+    }
+    // Before people named far from the subject's place ("that bother ski instructors like
+    // me") stands a verb, so only one describing word is taken.
+    let max_back = if in_place(head) { 3 } else { 1 };
     let mut first = head;
-    while first > 0 && head - (first - 1) <= 3 {
+    while first > 0 && head - (first - 1) <= max_back {
         let previous = &words[first - 1];
         let broken = {
             let between = &sentence[spans[first - 1].1..spans[first].0];
             between.contains([',', '.', ';', ':', '!', '?'])
         };
-        if broken || PHRASE_STOPS.contains(&previous.as_str()) || is_number_word(previous) {
+        // "We're volunteer tour guides": the pronoun is the speaker, not the people.
+        let is_pronoun = matches!(
+            previous.as_str(),
+            "we're" | "they're" | "i'm" | "we" | "they" | "us" | "are"
+        );
+        if broken
+            || is_pronoun
+            || PHRASE_STOPS.contains(&previous.as_str())
+            || is_number_word(previous)
+        {
             break;
         }
         first -= 1;

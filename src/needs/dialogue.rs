@@ -82,6 +82,20 @@ const NEW_NEED_PHRASES: &[&[&str]] = &[
     &["other", "thing"],
     &["other", "issue"],
     &["next", "problem"],
+    &["third", "problem"],
+    &["third", "thing"],
+    &["one", "more", "thing"],
+    &["other", "headache"],
+    &["another", "headache"],
+    &["second", "headache"],
+    &["other", "worry"],
+    &["another", "worry"],
+    &["other", "hassle"],
+    &["another", "hassle"],
+    &["other", "nightmare"],
+    &["another", "nightmare"],
+    &["other", "pain"],
+    &["another", "pain"],
 ];
 
 /// Phrases that open a digression: what follows is not an answer.
@@ -210,7 +224,7 @@ pub enum DialogueNote {
         /// The slot asked for.
         slot: Slot,
     },
-    /// The turn held only filler or cue phrases.
+    /// The turn held only filler, cue phrases or remarks about the conversation.
     FillerOnly,
     /// A slot the person filled without being asked.
     Volunteered {
@@ -345,7 +359,9 @@ impl TurnPlan {
             for text in cues::sentences(&utterance.text) {
                 let act = cues::act(&text);
                 let words = lower_words(&text);
-                after_new_topic |= act == Act::Content && contains_any(&words, NEW_NEED_PHRASES);
+                // "The second thing is pickup" announces the next need without telling it.
+                after_new_topic |= matches!(act, Act::Content | Act::Remark)
+                    && contains_any(&words, NEW_NEED_PHRASES);
                 // "That's beside the point" sets aside the sentence before and itself.
                 let closes = contains_any(&words, DIGRESSION_CLOSERS);
                 if closes && let Some(before) = sentences.last_mut() {
@@ -400,7 +416,11 @@ impl TurnPlan {
             created: Vec::new(),
             at,
         };
-        if !plan.sentences.is_empty() && plan.sentences.iter().all(|heard| heard.act == Act::Filler)
+        if !plan.sentences.is_empty()
+            && plan
+                .sentences
+                .iter()
+                .all(|heard| matches!(heard.act, Act::Filler | Act::Remark))
         {
             plan.notes.push(DialogueNote::FillerOnly);
         }

@@ -16,12 +16,32 @@ fn act_cases() {
     check("Let me think.", Act::Filler);
     check("Okay, here it is.", Act::Filler);
     check("How we'd measure it?", Act::Question);
+    check("I've drawn what I'm imagining.", Act::Remark);
+    check("Let me think where to start.", Act::Remark);
+    check("Where do I even begin?", Act::Remark);
+    check(
+        "So here's the rough drawing I made last night.",
+        Act::Remark,
+    );
+    check("Here's a quick sketch of the parent app.", Act::Remark);
+    check("The second thing is pickup.", Act::Remark);
+    check(
+        "I drew the screen where farmers log their harvest.",
+        Act::Content,
+    );
+    check("I made a spreadsheet to track who paid.", Act::Content);
+    check(
+        "The second thing is that drivers lose the paperwork.",
+        Act::Content,
+    );
+    check("Here's what hurts: the van is too small.", Act::Content);
     check("", Act::Filler);
     check("I honestly don't know yet.", Act::NonAnswer);
     check("No idea, I'd have to ask them.", Act::NonAnswer);
     check("I'm not sure.", Act::NonAnswer);
     check("I really haven't got a clue yet", Act::NonAnswer);
     check("Gosh, I couldn't give you a number", Act::NonAnswer);
+    check("Honestly, who knows.", Act::NonAnswer);
     check("They can't give you a straight price.", Act::Content);
     check(
         "I honestly don't know yet how they deal with it today.",
@@ -63,6 +83,14 @@ fn act_cases() {
         "Scratch that, it's the night nurses.",
         correction("", "night nurses"),
     );
+    check(
+        "No wait, that's wrong, it's really the piano tuners who visit their studios.",
+        correction("", "piano tuners who visit their studios"),
+    );
+    check(
+        "That's wrong half the time, the labels fall off.",
+        Act::Content,
+    );
     // A take-back with no people after it takes nothing back here.
     check("Let me take that back, it happens daily.", Act::Content);
     // "I mean" with no people after it takes nothing back.
@@ -101,6 +129,34 @@ fn need_cases() {
         true,
         false,
         Some("Independent personal trainers"),
+    );
+    // A plural agent noun names people; one that names things does not.
+    check(
+        "Piano tuners drive from house to house.",
+        false,
+        false,
+        Some("Piano tuners"),
+    );
+    check("Orders pile up every Monday.", false, false, None);
+    // A singular people noun after "we're" describes the plural that follows.
+    check(
+        "We're volunteer tour guides at a city history museum.",
+        false,
+        false,
+        Some("volunteer tour guides"),
+    );
+    check(
+        "I'm one of those independent yoga teachers who rents a church hall.",
+        false,
+        false,
+        Some("independent yoga teachers who rents a church hall"),
+    );
+    // "… like me": the speaker is one of them, wherever they stand.
+    check(
+        "There are two things that bother ski instructors like me.",
+        false,
+        false,
+        Some("ski instructors"),
     );
     check(
         "Corner shop owners count their stock by hand.",
@@ -237,6 +293,10 @@ fn slot_cases() {
     check(
         "They currently keep a notebook next to the keyboard",
         &[Slot::Workaround],
+    );
+    check(
+        "What actually kills me is photos that print out blurry",
+        &[Slot::Pain],
     );
     check(
         "They would love to sell the leftovers cheaply before closing time",

@@ -16,6 +16,13 @@ use crate::needs::prompt::{CLAUSE_LABELS, clause_label_prompt};
 /// The most clauses of one turn that are labelled (one call each); later clauses are
 /// scored without labels.
 pub const MAX_LABELLED_CLAUSES: usize = 12;
+
+/// Words that open a sentence pointing back at what was said ("That ought to drop…").
+const POINTING_BACK_WORDS: &[&str] = &["that", "that's", "it", "it's", "this", "which", "those"];
+
+/// The fewest content words of a sentence a label alone may open a need from ("the
+/// watering cans too" has two).
+const MIN_LABELLED_SOURCE_CONTENT_WORDS: usize = 4;
 /// What a trusted label adds to a clause's score for its slot: enough on its own.
 pub(super) const LABEL_VOTE: i32 = 3;
 /// What a clause loses for a slot when a trusted label says it tells something else.
@@ -120,9 +127,18 @@ impl TurnPlan {
     /// Whether a trusted model labelled a clause of a sentence as the problem, a wish or
     /// the people: the sentence describes a need even when no cue rule knows its words
     /// ("Every Saturday there's a squabble over the two hoses").
+    /// A sentence that points back ("That ought to drop to almost nobody") or is a
+    /// fragment ("Oh, and the watering cans too") adds to what was said and opens none.
     pub(super) fn labelled_need_source(&self, sentence_idx: usize) -> bool {
-        self.labelled_problem_or_wish(sentence_idx)
-            || self.sentence_labelled(sentence_idx, &[Slot::Actor])
+        let words = lower_words(&self.sentences[sentence_idx].text);
+        let points_back = words
+            .first()
+            .is_some_and(|word| POINTING_BACK_WORDS.contains(&word.as_str()));
+        let n_content_words = content_words(&self.sentences[sentence_idx].text).len();
+        !points_back
+            && n_content_words >= MIN_LABELLED_SOURCE_CONTENT_WORDS
+            && (self.labelled_problem_or_wish(sentence_idx)
+                || self.sentence_labelled(sentence_idx, &[Slot::Actor]))
     }
 
     /// Whether a trusted model labelled a clause of a sentence as the problem or a wish.

@@ -287,6 +287,27 @@ impl TurnPlan {
             && lower_words(text).len() > lower_words(actor).len()
     }
 
+    /// Whether a unit says how often outright ("It happens maybe three times a month")
+    /// while the need's frequency was found in passing, inside the words of another of its
+    /// slots ("I phone the clerk's office every morning" tells how they cope, and when).
+    pub(super) fn restates_frequency(
+        &self,
+        unit_idx: usize,
+        need: &crate::needs::model::Need,
+    ) -> bool {
+        let Some(frequency) = Slot::Frequency.value(need) else {
+            return false;
+        };
+        let frequency = frequency.to_lowercase();
+        cues::explicit_slot(&self.units[unit_idx].text) == Some(Slot::Frequency)
+            && Slot::ALL.iter().any(|other| {
+                *other != Slot::Frequency
+                    && other
+                        .value(need)
+                        .is_some_and(|value| value.to_lowercase().contains(&frequency))
+            })
+    }
+
     /// Whether a unit comes after, in the same turn, the sentence that created `need_id`.
     pub(super) fn elaborates_new_need(&self, unit_idx: usize, need_id: NeedId) -> bool {
         let sentence_idx = self.units[unit_idx].sentence_idx;
@@ -336,7 +357,9 @@ impl TurnPlan {
                     && (cues::slot_evidence(&self.units[unit_idx].text)[slot as usize]
                         >= cues::NAMED
                         || self.describes_actor_of(unit_idx, need_id));
-                if score >= MIN_SLOT_SCORE && (is_empty || renames_actor) {
+                let restates_frequency =
+                    slot == Slot::Frequency && self.restates_frequency(unit_idx, need);
+                if score >= MIN_SLOT_SCORE && (is_empty || renames_actor || restates_frequency) {
                     let is_pending = self.pending == Some((need_id, slot));
                     candidates.push((score, is_pending, unit_idx, slot, need_id, value));
                 }
@@ -390,8 +413,12 @@ impl TurnPlan {
                     }
                     // The same people named more precisely ("primary school teachers"
                     // for "teachers") are corrected everywhere; other people replace the
-                    // actor alone.
-                    let same_people = cues::head_noun(&old) == cues::head_noun(&value);
+                    // actor alone, and a frequency said outright the one found in passing.
+                    let only = if slot == Slot::Actor {
+                        (cues::head_noun(&old) != cues::head_noun(&value)).then_some(slot)
+                    } else {
+                        Some(slot)
+                    };
                     self.push(TurnUpdate {
                         corrections: vec![CorrectionUpdate {
                             need: need_id.0,
@@ -399,15 +426,17 @@ impl TurnPlan {
                             right: value.clone(),
                             utterance: evidence.utterance,
                             quote: evidence.quote.clone(),
-                            only: (!same_people).then_some(Slot::Actor),
+                            only,
                         }],
                         ..TurnUpdate::default()
                     });
-                    self.notes.push(DialogueNote::ActorRefined {
-                        need_id,
-                        from: old,
-                        to: value.clone(),
-                    });
+                    if slot == Slot::Actor {
+                        self.notes.push(DialogueNote::ActorRefined {
+                            need_id,
+                            from: old,
+                            to: value.clone(),
+                        });
+                    }
                 }
                 None => self.push_slot(need_id, slot, &value, evidence),
             }

@@ -822,3 +822,65 @@ fn a_new_topic_cue_alone_creates_no_need() {
         session.discovery.needs
     );
 }
+
+#[test]
+fn a_remark_about_the_sketch_fills_no_slot() {
+    // The model labels the remark the problem, as Qwen2.5-Coder-1.5B does; the remark
+    // still tells nothing, and the pain asked next comes from the answer.
+    let session = run(&[
+        (
+            "I'm one of those independent yoga teachers who rents a church hall. I've drawn what I'm imagining.",
+            None,
+            Model {
+                labels: vec!["who", "problem"],
+                ..none()
+            },
+        ),
+        (
+            "I lose track of who's paid for a class pass and who still owes me.",
+            Some((1, Slot::Pain)),
+            none(),
+        ),
+    ]);
+    assert_eq!(
+        session.discovery.needs.len(),
+        1,
+        "{:#?}",
+        session.discovery.needs
+    );
+    let need = &session.discovery.needs[0];
+    let pain = Slot::Pain.value(need).unwrap_or_default();
+    assert!(pain.contains("lose track"), "pain {pain:?} in {need:#?}");
+    assert!(
+        !need.statement.contains("drawn"),
+        "statement {:?}",
+        need.statement
+    );
+}
+
+#[test]
+fn a_frequency_said_outright_replaces_one_found_in_passing() {
+    let session = run(&[
+        (
+            "Freelance court interpreters drive to hearings that were moved without telling them.",
+            None,
+            none(),
+        ),
+        (
+            "Right now I phone the clerk's office every morning before I leave the house.",
+            Some((1, Slot::Workaround)),
+            none(),
+        ),
+        (
+            "It happens to me maybe three times a month.",
+            Some((1, Slot::DesiredOutcome)),
+            none(),
+        ),
+    ]);
+    check(
+        &session,
+        1,
+        "court interpreters",
+        &[(Slot::Frequency, Some("three times a month"))],
+    );
+}

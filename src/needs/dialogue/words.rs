@@ -147,8 +147,8 @@ pub(super) fn statement_problem(
     if is_new_topic_cue_only(statement) {
         return Some("it only says that a new topic starts".into());
     }
-    if cues::act(statement) == cues::Act::Filler {
-        return Some("it is only filler".into());
+    if matches!(cues::act(statement), cues::Act::Filler | cues::Act::Remark) {
+        return Some("it is only filler, or a remark about the conversation".into());
     }
     None
 }
