@@ -12,8 +12,10 @@
 //! the one asked, and to take a slot the person named explicitly.
 
 mod lexicon;
+mod people;
 
 use lexicon::*;
+use people::*;
 
 use super::coverage::Slot;
 use super::text::{squash, word_spans};

@@ -23,6 +23,7 @@ const POINTING_BACK_WORDS: &[&str] = &["that", "that's", "it", "it's", "this", "
 /// The fewest content words of a sentence a label alone may open a need from ("the
 /// watering cans too" has two).
 const MIN_LABELLED_SOURCE_CONTENT_WORDS: usize = 4;
+
 /// What a trusted label adds to a clause's score for its slot: enough on its own.
 pub(super) const LABEL_VOTE: i32 = 3;
 /// What a clause loses for a slot when a trusted label says it tells something else.
@@ -126,9 +127,9 @@ impl TurnPlan {
 
     /// Whether a trusted model labelled a clause of a sentence as the problem, a wish or
     /// the people: the sentence describes a need even when no cue rule knows its words
-    /// ("Every Saturday there's a squabble over the two hoses").
-    /// A sentence that points back ("That ought to drop to almost nobody") or is a
-    /// fragment ("Oh, and the watering cans too") adds to what was said and opens none.
+    /// ("Every Saturday there's a squabble over the two hoses"). A sentence that points
+    /// back ("That ought to drop to almost nobody") or is a fragment ("Oh, and the watering
+    /// cans too") adds to what was said and opens none.
     pub(super) fn labelled_need_source(&self, sentence_idx: usize) -> bool {
         let words = lower_words(&self.sentences[sentence_idx].text);
         let points_back = words
