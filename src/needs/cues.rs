@@ -1,8 +1,9 @@
 //! Cue phrases: what a sentence of the person's does, read from its words alone. A
 //! sentence is filler ("Look at this.", "Hmm, okay."), a non-answer ("I don't know yet."),
-//! a correction ("No, it's for teachers, not parents."), or content; content may describe a
-//! problem, a wish or a person, and may carry explicit cues for an interview slot ("right
-//! now they…", "every week", "I would measure success by…").
+//! a correction ("No, it's for teachers, not parents."), a remark about the conversation
+//! ("I've drawn what I'm imagining."), or content; content may describe a problem, a wish
+//! or a person, and may carry explicit cues for an interview slot ("right now they…",
+//! "every week", "I would measure success by…").
 //!
 //! Why rules beside a language model: the interview must not depend on the model being
 //! strong. A 135 M model cannot tell a filler from a problem, and even a good model's
