@@ -160,7 +160,7 @@ pub fn act(sentence: &str) -> Act {
     if declines {
         return Act::NonAnswer;
     }
-    if is_remark(sentence, &words) {
+    if is_remark(sentence) {
         return Act::Remark;
     }
     if sentence.trim_end().ends_with('?') {
@@ -172,21 +172,17 @@ pub fn act(sentence: &str) -> Act {
 /// Whether a sentence is a remark about the conversation (see [`Act::Remark`]): it holds a
 /// remark phrase, at most [`MAX_REMARK_EXTRA_WORDS`] words besides it and filler, and no
 /// sign of any slot ([`slot_evidence`]).
-fn is_remark(sentence: &str, words: &[String]) -> bool {
-    let words_without_adverbs = cue_words(sentence);
+fn is_remark(sentence: &str) -> bool {
+    let words = cue_words(sentence);
     let Some(pattern) = REMARK_PATTERNS
         .iter()
-        .find(|pattern| contains_phrase(&words_without_adverbs, pattern))
+        .find(|pattern| contains_phrase(&words, pattern))
     else {
         return false;
     };
     let n_extra_words = words
         .iter()
-        .filter(|word| {
-            !FILLER_WORDS.contains(&word.as_str())
-                && !CUE_ADVERBS.contains(&word.as_str())
-                && !pattern.contains(&word.as_str())
-        })
+        .filter(|word| !FILLER_WORDS.contains(&word.as_str()) && !pattern.contains(&word.as_str()))
         .count();
     n_extra_words <= MAX_REMARK_EXTRA_WORDS
         && slot_evidence(sentence)
