@@ -23,12 +23,53 @@ use super::text::{squash, word_spans};
 
 /// Whether a clause describes a habit: a subject and a habit verb ("she uses…", "they
 /// keep…"), or "by hand".
+///
+/// "They keep losing…" says something goes wrong again and again ([`keeps_happening_at`]),
+/// and "I run a small clinic" says who the person is: neither is a habit.
 fn is_habit(clause: &str) -> bool {
     let words = cue_words(clause);
     contains_any(&words, WORKAROUND_HABITS)
-        || words.windows(2).any(|pair| {
-            HABIT_SUBJECTS.contains(&pair[0].as_str()) && HABIT_VERBS.contains(&pair[1].as_str())
+        || words.windows(2).enumerate().any(|(idx, pair)| {
+            let runs_a_business = matches!(pair[1].as_str(), "run" | "runs")
+                && words
+                    .get(idx + 2)
+                    .is_some_and(|next| matches!(next.as_str(), "a" | "an" | "my" | "our"));
+            HABIT_SUBJECTS.contains(&pair[0].as_str())
+                && HABIT_VERBS.contains(&pair[1].as_str())
+                && !keeps_happening_at(&words, idx + 1)
+                && !runs_a_business
         })
+}
+
+/// Whether the word at `idx` is a "keep" before a verb in "-ing" that says something goes
+/// wrong over and over ("clients keep asking for one more change"), not a habit or a
+/// thought ("we keep using…", "I keep thinking…").
+fn keeps_happening_at(words: &[String], idx: usize) -> bool {
+    KEEP_VERBS.contains(&words[idx].as_str())
+        && words.get(idx + 1).is_some_and(|next| {
+            next.len() > "ing".len()
+                && next.ends_with("ing")
+                && !NEUTRAL_KEEP_GERUNDS.contains(&next.as_str())
+        })
+}
+
+/// Where a clause announces a count of problems to come ("I have two separate headaches",
+/// "there are a couple of issues"): the index of the count word and of the noun.
+fn announcement_at(words: &[String]) -> Option<(usize, usize)> {
+    words.iter().enumerate().find_map(|(count_idx, word)| {
+        if !ANNOUNCING_COUNTS.contains(&word.as_str()) {
+            return None;
+        }
+        (count_idx + 1..words.len().min(count_idx + 4))
+            .find(|noun_idx| ANNOUNCED_NOUNS.contains(&words[*noun_idx].as_str()))
+            .map(|noun_idx| (count_idx, noun_idx))
+    })
+}
+
+/// Whether a clause announces a count of problems to come ("I have two separate headaches,
+/// one for my cleaners and one for me"): it says there is more to hear, not what hurts.
+pub fn announces_problems(clause: &str) -> bool {
+    announcement_at(&lower_words(clause)).is_some()
 }
 
 /// The word index before which a people noun counts as the subject.
@@ -174,11 +215,18 @@ pub fn act(sentence: &str) -> Act {
 /// sign of any slot ([`slot_evidence`]).
 fn is_remark(sentence: &str) -> bool {
     let words = cue_words(sentence);
-    let Some(pattern) = REMARK_PATTERNS
+    let pattern: Vec<&str> = match REMARK_PATTERNS
         .iter()
         .find(|pattern| contains_phrase(&words, pattern))
-    else {
-        return false;
+    {
+        Some(pattern) => pattern.to_vec(),
+        None => match announcement_at(&words) {
+            Some((count_idx, noun_idx)) => words[count_idx..=noun_idx]
+                .iter()
+                .map(String::as_str)
+                .collect(),
+            None => return false,
+        },
     };
     let n_extra_words = words
         .iter()
@@ -382,11 +430,16 @@ fn last_words(phrase: &str, n: usize) -> String {
 }
 
 /// Whether a sentence says something hurts or goes wrong.
+///
+/// A problem word that a count announces ("I have two problems") says there is a problem
+/// to come, not which; "they keep losing…" says something goes wrong over and over.
 pub fn is_problem(sentence: &str) -> bool {
     let words = lower_words(sentence);
-    words
-        .iter()
-        .any(|word| PROBLEM_WORDS.contains(&word.as_str()))
+    let announced_idx = announcement_at(&words).map(|(_, noun_idx)| noun_idx);
+    words.iter().enumerate().any(|(idx, word)| {
+        (PROBLEM_WORDS.contains(&word.as_str()) && Some(idx) != announced_idx)
+            || keeps_happening_at(&words, idx)
+    })
 }
 
 /// Whether a sentence says someone wants something (not what the speaker wants to build).
@@ -479,7 +532,16 @@ pub fn actor_phrase(sentence: &str) -> Option<String> {
                 && of_idx + 1 < idx
                 && idx - of_idx <= MAX_ONE_OF_WORDS
         });
-        opening || after_for || one_of
+        // "The second headache is mine, as the owner", "As a teacher, I…": the speaker's
+        // role, after an "as" that opens the sentence or follows a break.
+        let as_role = (1..=2).any(|back| {
+            idx >= back
+                && words[idx - back] == "as"
+                && (back == 1 || DETERMINERS.contains(&words[idx - 1].as_str()))
+                && (idx == back
+                    || sentence[spans[idx - back - 1].1..spans[idx - back].0].contains(','))
+        });
+        opening || after_for || one_of || as_role
     };
     let is_about = |idx: usize| in_place(idx) || like_me(idx);
     if let Some(complement) = copula_actor(sentence) {
@@ -865,7 +927,11 @@ pub fn frequency_phrase(sentence: &str) -> Option<String> {
                     Some(noun) if word == "times" || noun > idx => extend(noun),
                     _ => idx,
                 };
-                if word == "times" || last > idx {
+                // A bare count says how often only of something that happens ("it has
+                // happened three times"); "they end up visiting it three times" counts
+                // visits.
+                let happens = words[..start].iter().any(|word| word.starts_with("happen"));
+                if last > idx || (word == "times" && happens) {
                     return Some(text(start, last));
                 }
             }
@@ -998,10 +1064,9 @@ pub fn slot_evidence(clause: &str) -> [u8; 6] {
     }
     if is_habit(clause) {
         raise(Slot::Workaround, CLEAR);
-    } else if words
-        .iter()
-        .any(|word| WORKAROUND_WORDS.contains(&word.as_str()))
-    {
+    } else if words.iter().enumerate().any(|(idx, word)| {
+        WORKAROUND_WORDS.contains(&word.as_str()) && !keeps_happening_at(&words, idx)
+    }) {
         raise(Slot::Workaround, HINT);
     }
     if words
@@ -1274,7 +1339,11 @@ fn named_actor(clause: &str) -> Option<String> {
         "hits" | "affects" | "about" | "for" | "at"
     );
     let first = if ends_in_verb {
-        after_cue
+        // "the people this is for are patients recovering…": the people follow "are".
+        let copula_follows = words
+            .get(after_cue)
+            .is_some_and(|word| matches!(word.as_str(), "are" | "is" | "were" | "was"));
+        after_cue + usize::from(copula_follows)
     } else {
         let link = (cue.0..words.len()).find(|idx| {
             matches!(words[*idx].as_str(), "are" | "is" | "for" | "at")
@@ -1334,9 +1403,12 @@ const MIN_METRIC_WORDS: usize = 2;
 
 /// Whether a clause says plainly that something hurts.
 pub fn is_strong_pain(clause: &str) -> bool {
-    lower_words(clause)
+    let words = lower_words(clause);
+    let announced_idx = announcement_at(&words).map(|(_, noun_idx)| noun_idx);
+    words
         .iter()
-        .any(|word| STRONG_PAIN_WORDS.contains(&word.as_str()))
+        .enumerate()
+        .any(|(idx, word)| STRONG_PAIN_WORDS.contains(&word.as_str()) && Some(idx) != announced_idx)
 }
 
 #[cfg(test)]

@@ -636,7 +636,7 @@ impl TurnPlan {
 
     /// Whether a sentence starts a need of its own: the first need, after an "another
     /// problem" cue, or (for a need the model listed) one that shares almost nothing
-    /// with the needs known.
+    /// with the needs known and does not open by pointing back to something of theirs.
     fn is_new_topic(&self, sentence_idx: usize, statement: &str) -> bool {
         let heard = &self.sentences[sentence_idx];
         if self.scratch.active_needs().next().is_none() || heard.after_new_topic {
@@ -647,6 +647,16 @@ impl TurnPlan {
         let names_other_slot = cues::explicit_slot(&heard.text)
             .is_some_and(|slot| slot != Slot::Pain && slot != Slot::Actor);
         if !cues::is_problem(&heard.text) || names_other_slot {
+            return false;
+        }
+        // "The sheet has little drawings on it, but nobody looks at it" speaks of the
+        // printed sheet already heard as how they cope: more about that need.
+        let points_back = definite_subject(&heard.text).is_some_and(|subject| {
+            self.scratch
+                .active_needs()
+                .any(|need| shares_stem(&subject, &need_text(need)))
+        });
+        if points_back {
             return false;
         }
         let near = self.scratch.active_needs().any(|need| {

@@ -28,6 +28,24 @@ const TOPIC_BREAKS: &[&str] = &[
     "since", "until", "if", "or", "than", "like", "without", "into", "through",
 ];
 
+/// Cue words a statement in the person's words may open with, which name no topic ("What
+/// I really want is for…", "This is for…"); longer ones first.
+const TOPIC_LEADING_CUES: &[&[&str]] = &[
+    &["what", "i", "really", "want", "is", "for"],
+    &["what", "i", "really", "want", "is"],
+    &["what", "i", "want", "is", "for"],
+    &["what", "i", "want", "is"],
+    &["what", "they", "want", "is"],
+    &["this", "one", "is", "for"],
+    &["this", "is", "for"],
+    &["it", "is", "for"],
+    &["it's", "for"],
+    &["the", "problem", "is", "that"],
+    &["the", "problem", "is"],
+    &["the", "goal", "is", "that"],
+    &["the", "goal", "is"],
+];
+
 /// Subject pronouns a statement may open with, which the actor can stand in for.
 const SUBJECT_PRONOUNS: &[&str] = &["they", "he", "she", "we", "people"];
 
@@ -113,11 +131,36 @@ pub(crate) fn non_empty(value: Option<&str>) -> Option<&str> {
 /// `TOPIC_MAX_WORDS` words ("Freelance translators juggle deadlines" from "Freelance
 /// translators juggle deadlines from ten clients by email"). It is never cut inside a
 /// phrase, and it is in the person's words and case, without a closing full stop.
+///
+/// A statement that opens with the people and a colon ("Road inspectors: this is for…")
+/// is named by its people; one that opens with cue words ("What I really want is for…")
+/// by what follows them.
 pub(crate) fn topic(statement: &str) -> String {
     let spans = word_spans(statement);
     let Some(last_span) = spans.last() else {
         return String::new();
     };
+    let colon_idx = spans
+        .iter()
+        .take(TOPIC_MAX_WORDS)
+        .position(|(_, end, _)| statement[*end..].starts_with(':'));
+    if let Some(colon_idx) = colon_idx {
+        return squash(&statement[spans[0].0..spans[colon_idx].1]);
+    }
+    let words: Vec<String> = spans
+        .iter()
+        .map(|(_, _, word)| word.to_lowercase().replace('’', "'"))
+        .collect();
+    let cue = TOPIC_LEADING_CUES.iter().find(|cue| {
+        cue.len() < words.len()
+            && cue
+                .iter()
+                .zip(&words)
+                .all(|(cue_word, word)| cue_word == word)
+    });
+    if let Some(cue) = cue {
+        return topic(&statement[spans[cue.len()].0..]);
+    }
     let whole = || squash(statement[..last_span.1].trim_start());
     if spans.len() <= TOPIC_MAX_WORDS {
         return whole();
@@ -396,6 +439,19 @@ mod tests {
             "Extraordinarily overcomplicated multi-step onboarding paperwork handling procedures",
         );
         check_topic("", "");
+        // People before a colon name the need; cue words name nothing.
+        check_topic(
+            "Road inspectors: this is for road inspectors at a small town council",
+            "Road inspectors",
+        );
+        check_topic(
+            "What I really want is for patients to do their exercises",
+            "patients to do their exercises",
+        );
+        check_topic(
+            "This is for road inspectors at a small town council",
+            "road inspectors",
+        );
         assert_eq!(clip("a  b\nc", 10), "a b c");
         let check_replace = |text: &str, wrong: &str, right: &str, expected: Option<&str>| {
             assert_eq!(

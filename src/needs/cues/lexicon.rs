@@ -93,6 +93,34 @@ pub(super) const REMARK_PATTERNS: &[&[&str]] = &[
     &["something", "else"],
 ];
 
+/// Nouns that a count before them turns into an announcement of what is to come ("I have
+/// two separate headaches", "there are three problems"): the announcement tells no pain.
+pub(super) const ANNOUNCED_NOUNS: &[&str] = &[
+    "problems",
+    "headaches",
+    "issues",
+    "things",
+    "worries",
+    "pains",
+    "needs",
+    "ideas",
+    "parts",
+];
+
+/// The count words that announce ("two problems", "a couple of headaches").
+pub(super) const ANNOUNCING_COUNTS: &[&str] = &["two", "three", "four", "couple", "few"];
+
+/// Forms of "keep" that, before a verb in "-ing", say something happens over and over
+/// ("clients keep asking for one more change", "we keep getting files in the wrong size"):
+/// a sign of pain, not a habit of coping.
+pub(super) const KEEP_VERBS: &[&str] = &["keep", "keeps", "kept"];
+
+/// Verbs in "-ing" after "keep" that tell a habit or a thought, not a pain ("we keep
+/// using the old forms", "I keep thinking about…").
+pub(super) const NEUTRAL_KEEP_GERUNDS: &[&str] = &[
+    "thinking", "coming", "going", "using", "writing", "doing", "checking", "calling", "texting",
+];
+
 /// Words that open a correction ("No, sorry, …", "Actually, …").
 pub(super) const CORRECTION_OPENERS: &[&str] = &[
     "no",
@@ -381,7 +409,10 @@ pub(super) const METRIC_PHRASES: &[&[&str]] = &[
     &["working", "if"],
     &["works", "if"],
     &["target", "is"],
-    &["goal", "is"],
+    &["call", "it", "fixed"],
+    &["call", "it", "solved"],
+    &["say", "it", "worked"],
+    &["it", "worked", "if"],
     &["be", "thrilled"],
     &["be", "delighted"],
     &["over", "the", "moon"],
@@ -495,6 +526,8 @@ pub(super) const ACTOR_PHRASES: &[&[&str]] = &[
     &["who", "have", "the", "problem"],
     &["it's", "for"],
     &["it", "is", "for"],
+    &["this", "is", "for"],
+    &["this", "one", "is", "for"],
     &["idea", "is", "for"],
     &["users", "are"],
     &["customers", "are"],
@@ -633,6 +666,8 @@ pub(super) const OUTCOME_PHRASES: &[&[&str]] = &[
     &["be", "good", "if"],
     &["be", "great", "if"],
     &["be", "nice", "if"],
+    &["goal", "is"],
+    &["aim", "is"],
 ];
 
 /// Words that may open a sentence before its subject ("Today the receptionist…", "No, it's

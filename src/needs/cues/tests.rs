@@ -25,6 +25,8 @@ fn act_cases() {
     );
     check("Here's a quick sketch of the parent app.", Act::Remark);
     check("The second thing is pickup.", Act::Remark);
+    check("I have two problems.", Act::Remark);
+    check("There are a couple of issues with the rota.", Act::Remark);
     check(
         "I drew the screen where farmers log their harvest.",
         Act::Content,
@@ -208,6 +210,35 @@ fn need_cases() {
         false,
         Some("Ward nurses"),
     );
+    // Something that goes wrong over and over is a problem; a habit or a thought is not.
+    check(
+        "Clients keep asking for one more small change.",
+        true,
+        false,
+        Some("Clients"),
+    );
+    check("We keep using the old paper forms.", false, false, None);
+    check(
+        "I keep thinking about older people who live alone.",
+        false,
+        false,
+        Some("older people who live alone"),
+    );
+    // A count of problems announces them; it names none.
+    check(
+        "I have two separate headaches, one for my cleaners and one for me.",
+        false,
+        false,
+        Some("cleaners"),
+    );
+    // The speaker's role, after "as" at a break.
+    check(
+        "The second headache is mine, as the owner.",
+        true,
+        false,
+        Some("owner"),
+    );
+    check("We work as fast as the drivers allow.", false, false, None);
 }
 
 #[test]
@@ -279,6 +310,9 @@ fn frequency_cases() {
         Some("about three nights a week"),
     );
     check("They plan the weekly rota together.", None);
+    // A bare count says how often only of something that happens.
+    check("They end up visiting the same pothole three times.", None);
+    check("It has happened three times already.", Some("three times"));
 }
 
 #[test]
@@ -335,6 +369,25 @@ fn slot_cases() {
         "I'd count it as working if missed bookings drop to one a month or less",
         &[Slot::Pain, Slot::SuccessMetric],
     );
+    check(
+        "I would call it fixed if nobody gets woken by a knock for a whole month",
+        &[Slot::Pain, Slot::SuccessMetric],
+    );
+    check(
+        "I would say it worked if site visits dropped to almost none",
+        &[Slot::SuccessMetric],
+    );
+    // A goal is the outcome wanted; success is how it is measured.
+    check(
+        "The goal is that an illustrator can see how many revision rounds a client has used",
+        &[Slot::DesiredOutcome],
+    );
+    check(
+        "This is for road inspectors at a small town council",
+        &[Slot::Actor],
+    );
+    // "I run a small clinic" says who the person is, not how anyone copes.
+    check("I run a small bed and breakfast with six rooms", &[]);
 }
 
 #[test]

@@ -152,6 +152,11 @@ impl TurnPlan {
         if cues::act(&unit.text) == Act::NonAnswer {
             return (0, None);
         }
+        // "I have two separate headaches, one for my cleaners and one for me" announces
+        // problems to come; what hurts is in what follows.
+        if slot == Slot::Pain && cues::announces_problems(&unit.text) {
+            return (0, None);
+        }
         let mut score = i32::from(evidence[slot as usize]);
         // A frequency expression stands beside what else a clause says; only "it happens
         // every…" names frequency against the other slots.
@@ -308,6 +313,41 @@ impl TurnPlan {
             })
     }
 
+    /// Whether a unit names a slot outright ("The problem is that families cancel an hour
+    /// before") whose value has no sign of that slot in its words: it was taken on a
+    /// model's label alone ("This one is for tutoring agencies" labelled the problem), and
+    /// the person's own naming replaces it. Who and how often have their own rules.
+    pub(super) fn names_unsigned_slot(
+        &self,
+        unit_idx: usize,
+        slot: Slot,
+        need: &crate::needs::model::Need,
+    ) -> bool {
+        if matches!(slot, Slot::Actor | Slot::Frequency)
+            || cues::explicit_slot(&self.units[unit_idx].text) != Some(slot)
+        {
+            return false;
+        }
+        let Some(value) = slot.value(need) else {
+            return false;
+        };
+        // The sentence the value was heard in, where it is known; else the value itself.
+        let heard_in = need
+            .evidence
+            .iter()
+            .find_map(|evidence| match evidence {
+                crate::needs::model::Evidence::Utterance {
+                    quote,
+                    slot: Some(quoted_slot),
+                    ..
+                } if *quoted_slot == slot => Some(quote.as_str()),
+                _ => None,
+            })
+            .unwrap_or(value);
+        cues::slot_evidence(heard_in)[slot as usize] == 0
+            && cues::slot_evidence(value)[slot as usize] == 0
+    }
+
     /// Whether a unit comes after, in the same turn, the sentence that created `need_id`.
     pub(super) fn elaborates_new_need(&self, unit_idx: usize, need_id: NeedId) -> bool {
         let sentence_idx = self.units[unit_idx].sentence_idx;
@@ -321,7 +361,8 @@ impl TurnPlan {
     /// scored, and the best are taken first, each unit filling at most one slot besides a
     /// frequency. A need's own statement sentence gives it no pain (it says what the need
     /// is), unless a trusted model labels it the problem. An actor named outright ("the
-    /// people who have the problem are…") replaces one found in passing.
+    /// people who have the problem are…") replaces one found in passing, and any slot
+    /// named outright one whose words gave no sign of it.
     pub(super) fn assign_slots(&mut self) {
         let mut candidates: Vec<(i32, bool, usize, Slot, NeedId, Option<String>)> = Vec::new();
         for unit_idx in 0..self.units.len() {
@@ -359,7 +400,10 @@ impl TurnPlan {
                         || self.describes_actor_of(unit_idx, need_id));
                 let restates_frequency =
                     slot == Slot::Frequency && self.restates_frequency(unit_idx, need);
-                if score >= MIN_SLOT_SCORE && (is_empty || renames_actor || restates_frequency) {
+                let names_unsigned = self.names_unsigned_slot(unit_idx, slot, need);
+                if score >= MIN_SLOT_SCORE
+                    && (is_empty || renames_actor || restates_frequency || names_unsigned)
+                {
                     let is_pending = self.pending == Some((need_id, slot));
                     candidates.push((score, is_pending, unit_idx, slot, need_id, value));
                 }

@@ -884,3 +884,80 @@ fn a_frequency_said_outright_replaces_one_found_in_passing() {
         &[(Slot::Frequency, Some("three times a month"))],
     );
 }
+
+#[test]
+fn a_slot_named_outright_replaces_one_taken_on_a_label_alone() {
+    let labelled = |labels: Vec<&'static str>| Model { labels, ..none() };
+    let session = run(&[
+        (
+            "This one is for mobile dog groomers who drive between houses.",
+            None,
+            labelled(vec!["problem"]),
+        ),
+        (
+            "The problem is that clients are never home when they arrive.",
+            Some((1, Slot::Workaround)),
+            labelled(vec!["problem"]),
+        ),
+    ]);
+    let need = &session.discovery.needs[0];
+    let pain = Slot::Pain.value(need).unwrap_or_default();
+    assert!(
+        pain.contains("never home"),
+        "pain {pain:?} in {need:#?}\nnotes {:#?}",
+        session.notes
+    );
+}
+
+#[test]
+fn a_sentence_about_something_already_heard_opens_no_need() {
+    let session = run(&[
+        (
+            "Physiotherapy patients forget their home exercises within a couple of days.",
+            None,
+            none(),
+        ),
+        (
+            "Right now we just hand them a printed sheet.",
+            Some((1, Slot::Workaround)),
+            none(),
+        ),
+        (
+            "The sheet has little drawings on it, but nobody looks at it once they are home.",
+            None,
+            none(),
+        ),
+    ]);
+    assert_eq!(
+        session.discovery.needs.len(),
+        1,
+        "{:#?}",
+        session.discovery.needs
+    );
+}
+
+#[test]
+fn an_announcement_of_problems_tells_no_pain() {
+    let labelled = |labels: Vec<&'static str>| Model { labels, ..none() };
+    let session = run(&[
+        (
+            "I run a small bed and breakfast, and I have two separate headaches, one for my cleaners and one for me.",
+            None,
+            labelled(vec!["other", "problem"]),
+        ),
+        (
+            "The cleaners never know which guests have already checked out.",
+            Some((1, Slot::Pain)),
+            labelled(vec!["problem"]),
+        ),
+    ]);
+    check(
+        &session,
+        1,
+        "cleaners",
+        &[(
+            Slot::Pain,
+            Some("The cleaners never know which guests have already checked out"),
+        )],
+    );
+}

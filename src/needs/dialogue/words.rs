@@ -83,6 +83,35 @@ pub(super) fn shares_stem(left: &str, right: &str) -> bool {
     })
 }
 
+/// Words a sentence may open with before the determiner of its subject ("And the sheet…").
+const SUBJECT_OPENERS: &[&str] = &["and", "but", "so", "oh", "well", "also", "plus"];
+
+/// Determiners that point back to something already said ("the sheet", "that form").
+const POINTING_DETERMINERS: &[&str] = &["the", "that", "this", "those", "these"];
+
+/// The most words after the determiner taken as the subject pointed back to.
+const MAX_DEFINITE_SUBJECT_WORDS: usize = 2;
+
+/// The words after a sentence's opening determiner ("The sheet has little drawings on it"
+/// gives "sheet has"): what a sentence that starts "the…", "that…" or "this…" speaks of,
+/// which the person may have named before. `None` for a sentence that opens otherwise.
+pub(super) fn definite_subject(sentence: &str) -> Option<String> {
+    let words = lower_words(sentence);
+    let determiner_idx = words
+        .iter()
+        .position(|word| !SUBJECT_OPENERS.contains(&word.as_str()))?;
+    if !POINTING_DETERMINERS.contains(&words[determiner_idx].as_str()) {
+        return None;
+    }
+    let subject: Vec<&str> = words
+        .iter()
+        .skip(determiner_idx + 1)
+        .take(MAX_DEFINITE_SUBJECT_WORDS)
+        .map(String::as_str)
+        .collect();
+    (!subject.is_empty()).then(|| subject.join(" "))
+}
+
 /// Whether a sentence only says a new topic starts ("There's a second problem.").
 pub(super) fn is_new_topic_cue_only(sentence: &str) -> bool {
     let words = lower_words(sentence);
