@@ -435,11 +435,18 @@ fn last_words(phrase: &str, n: usize) -> String {
 /// to come, not which; "they keep losing…" says something goes wrong over and over.
 pub fn is_problem(sentence: &str) -> bool {
     let words = lower_words(sentence);
-    let announced_idx = announcement_at(&words).map(|(_, noun_idx)| noun_idx);
-    words.iter().enumerate().any(|(idx, word)| {
-        (PROBLEM_WORDS.contains(&word.as_str()) && Some(idx) != announced_idx)
-            || keeps_happening_at(&words, idx)
-    })
+    holds_unannounced(&words, PROBLEM_WORDS)
+        || (0..words.len()).any(|idx| keeps_happening_at(&words, idx))
+}
+
+/// Whether `words` hold a word of `list` other than the noun a count announces ("I have
+/// two problems" holds no problem word of its own).
+fn holds_unannounced(words: &[String], list: &[&str]) -> bool {
+    let announced_idx = announcement_at(words).map(|(_, noun_idx)| noun_idx);
+    words
+        .iter()
+        .enumerate()
+        .any(|(idx, word)| list.contains(&word.as_str()) && Some(idx) != announced_idx)
 }
 
 /// Whether a sentence says someone wants something (not what the speaker wants to build).
@@ -1403,12 +1410,7 @@ const MIN_METRIC_WORDS: usize = 2;
 
 /// Whether a clause says plainly that something hurts.
 pub fn is_strong_pain(clause: &str) -> bool {
-    let words = lower_words(clause);
-    let announced_idx = announcement_at(&words).map(|(_, noun_idx)| noun_idx);
-    words
-        .iter()
-        .enumerate()
-        .any(|(idx, word)| STRONG_PAIN_WORDS.contains(&word.as_str()) && Some(idx) != announced_idx)
+    holds_unannounced(&lower_words(clause), STRONG_PAIN_WORDS)
 }
 
 #[cfg(test)]
