@@ -14,21 +14,24 @@
 
 mod lexicon;
 mod people;
+mod values;
 
 use lexicon::*;
 use people::*;
+pub use values::{clause_value, slot_value};
 
 use super::coverage::Slot;
 use super::text::{squash, word_spans};
 
 /// Whether a clause describes a habit: a subject and a habit verb ("she uses…", "they
-/// keep…"), or "by hand".
+/// keep…"), what the speaker ends up doing, or "by hand".
 ///
 /// "They keep losing…" says something goes wrong again and again ([`keeps_happening_at`]),
 /// and "I run a small clinic" says who the person is: neither is a habit.
 fn is_habit(clause: &str) -> bool {
     let words = cue_words(clause);
     contains_any(&words, WORKAROUND_HABITS)
+        || ends_up_doing(&words)
         || words.windows(2).enumerate().any(|(idx, pair)| {
             let runs_a_business = matches!(pair[1].as_str(), "run" | "runs")
                 && words
@@ -38,6 +41,23 @@ fn is_habit(clause: &str) -> bool {
                 && HABIT_VERBS.contains(&pair[1].as_str())
                 && !keeps_happening_at(&words, idx + 1)
                 && !runs_a_business
+        })
+}
+
+/// Whether the speaker says what they end up doing ("so we end up phoning the other crew",
+/// "I end up ringing round the farmers"): how they cope. Doing it twice or again ("we end
+/// up writing the catch log twice") is the waste itself, not a way of coping.
+fn ends_up_doing(words: &[String]) -> bool {
+    let repeats = words
+        .iter()
+        .any(|word| matches!(word.as_str(), "twice" | "again"));
+    !repeats
+        && words.windows(4).any(|four| {
+            matches!(four[0].as_str(), "we" | "i")
+                && four[1] == "end"
+                && four[2] == "up"
+                && four[3].len() > "ing".len()
+                && four[3].ends_with("ing")
         })
 }
 
@@ -194,8 +214,15 @@ pub fn act(sentence: &str) -> Act {
     if let Some((wrong, right)) = correction(sentence) {
         return Act::Correction { wrong, right };
     }
+    // A refusal with an excuse beside it ("As for how it gets patched up now, I honestly
+    // couldn't tell you, that happens in the office") declines too, when nothing in it
+    // speaks clearly to a slot.
+    let says_little = content_word_count(&words) <= MAX_NON_ANSWER_EXTRA_WORDS
+        || slot_evidence(sentence)
+            .iter()
+            .all(|strength| *strength < CLEAR);
     let declines = contains_any(&words, NON_ANSWER_PATTERNS)
-        && content_word_count(&words) <= MAX_NON_ANSWER_EXTRA_WORDS
+        && says_little
         && frequency_phrase(sentence).is_none()
         && explicit_slot(sentence).is_none();
     if declines {
@@ -469,6 +496,13 @@ fn is_people_noun(word: &str) -> bool {
     PEOPLE_NOUNS.contains(&word) || is_agent_noun(word)
 }
 
+/// How far after "of" the people a group is made of may stand ("a team of twelve carers"),
+/// in words.
+const MAX_GROUP_MEMBER_WORDS: usize = 4;
+
+/// How far after a role verb ("I run a shearing crew") the people noun may stand, in words.
+const MAX_ROLE_OBJECT_WORDS: usize = 4;
+
 /// How far after "one of" the people noun may stand ("one of those independent yoga
 /// teachers"), in words.
 const MAX_ONE_OF_WORDS: usize = 5;
@@ -548,7 +582,17 @@ pub fn actor_phrase(sentence: &str) -> Option<String> {
                 && (idx == back
                     || sentence[spans[idx - back - 1].1..spans[idx - back].0].contains(','))
         });
-        opening || after_for || one_of || as_role
+        // "I run a shearing crew, four shearers…", "we have six cleaners on the evening
+        // shift": the people the speaker runs, manages or works with.
+        let after_role_verb = (1..=MAX_ROLE_OBJECT_WORDS).any(|back| {
+            idx > back
+                && ROLE_VERBS.contains(&words[idx - back].as_str())
+                && matches!(words[idx - back - 1].as_str(), "i" | "we")
+                && words[idx - back + 1..idx]
+                    .iter()
+                    .all(|word| !matches!(word.as_str(), "for" | "from" | "with" | "by" | "to"))
+        });
+        opening || after_for || one_of || as_role || after_role_verb
     };
     let is_about = |idx: usize| in_place(idx) || like_me(idx);
     if let Some(complement) = copula_actor(sentence) {
@@ -606,6 +650,17 @@ pub fn actor_phrase(sentence: &str) -> Option<String> {
             words[head - 1].as_str(),
             "we're" | "they're" | "are" | "were"
         );
+    // "a small team of sign language interpreters", "a crew of shearers": the group runs on
+    // to the people it is made of.
+    if words.get(last + 1).is_some_and(|word| word == "of")
+        && let Some(member) = (last + 2..words.len().min(last + 2 + MAX_GROUP_MEMBER_WORDS))
+            .take_while(|idx| {
+                !sentence[spans[idx - 1].1..spans[*idx].0].contains([',', '.', ';', ':', '!', '?'])
+            })
+            .find(|idx| is_people_noun(&words[*idx]))
+    {
+        last = member;
+    }
     if after_plural_copula && !words[last].ends_with('s') {
         let plural = (last + 1..words.len().min(last + 1 + MAX_DESCRIBED_PLURAL_WORDS))
             .take_while(|idx| {
@@ -634,6 +689,7 @@ pub fn actor_phrase(sentence: &str) -> Option<String> {
         );
         if broken
             || is_pronoun
+            || ROLE_VERBS.contains(&previous.as_str())
             || PHRASE_STOPS.contains(&previous.as_str())
             || is_number_word(previous)
         {
@@ -815,6 +871,9 @@ fn is_number_word(word: &str) -> bool {
 
 /// The most words between a count and "a"/"per" in a rate ("thirty worried calls a day").
 const MAX_RATE_NOUN_WORDS: usize = 3;
+
+/// The most hedge words between "that's" and a frequency ("that's pretty much every day").
+const MAX_FREQUENCY_HEDGE_WORDS: usize = 3;
 
 /// A frequency expression in a sentence ("every single weekday", "two or three times a
 /// week", "every Sunday night", "weekly"), in the sentence's own words.
@@ -1129,13 +1188,17 @@ pub fn fits_slot(clause: &str, slot: Slot) -> bool {
 }
 
 /// Whether a clause is about how often something happens: a frequency expression that
-/// makes up most of it, or one with "happens" ("It happens every evening, especially on
-/// rainy days").
+/// makes up most of it, one with "happens" ("It happens every evening, especially on
+/// rainy days"), or one that "that's" says ("During tech week that's pretty much every
+/// day").
 pub fn is_about_frequency(clause: &str) -> bool {
     let Some(phrase) = frequency_phrase(clause) else {
         return false;
     };
     let words = lower_words(clause);
+    if is_said_by_copula(&words, &lower_words(&phrase)) {
+        return true;
+    }
     let says_happens = words.iter().any(|word| {
         matches!(
             word.as_str(),
@@ -1143,6 +1206,24 @@ pub fn is_about_frequency(clause: &str) -> bool {
         )
     }) || contains_phrase(&words, &["comes", "up"]);
     says_happens || 2 * phrase.split_whitespace().count() >= words.len()
+}
+
+/// Whether a frequency phrase follows "that's" or "it's" with at most hedges between
+/// them ("that's maybe once a fortnight", "it's pretty much every day"): the clause says
+/// how often the thing before happens.
+fn is_said_by_copula(words: &[String], phrase: &[String]) -> bool {
+    let Some(phrase_at) = (0..words.len()).find(|idx| words[*idx..].starts_with(phrase)) else {
+        return false;
+    };
+    (0..phrase_at)
+        .rev()
+        .take(MAX_FREQUENCY_HEDGE_WORDS + 1)
+        .any(|idx| {
+            matches!(words[idx].as_str(), "that's" | "it's")
+                && words[idx + 1..phrase_at]
+                    .iter()
+                    .all(|word| FREQUENCY_HEDGES.contains(&word.as_str()))
+        })
 }
 
 /// The need a clause names as its topic before a comma: "cancellations" in "For the
@@ -1176,8 +1257,46 @@ pub fn topic_reference(clause: &str) -> Option<String> {
 }
 
 /// The clauses of a sentence: split before ", and", ", but" and ", so" (unless what comes
-/// before says what is wanted), and at ";".
+/// before says what is wanted), and at ";". A clause the next one takes back ("I thought at
+/// first this would be for brides, but no, actually it's for us") is left out.
 pub fn clauses(sentence: &str) -> Vec<String> {
+    let mut kept = split_clauses(sentence);
+    let mut clause_idx = 0;
+    while clause_idx + 1 < kept.len() {
+        if takes_back(&kept[clause_idx + 1]) {
+            kept.remove(clause_idx);
+        } else {
+            clause_idx += 1;
+        }
+    }
+    kept
+}
+
+/// Whether a clause opens by taking back the one before it: "but no, actually…", "no,
+/// sorry…", "actually no…" (not "but no one reads it").
+fn takes_back(clause: &str) -> bool {
+    let spans = word_spans(clause);
+    let words = lower_words(clause);
+    let first = usize::from(words.first().is_some_and(|word| word == "but"));
+    if words.get(first).is_some_and(|word| word == "actually")
+        && words.get(first + 1).is_some_and(|word| word == "no")
+    {
+        return true;
+    }
+    if words.get(first).is_none_or(|word| word != "no") {
+        return false;
+    }
+    let comma_after = spans
+        .get(first + 1)
+        .is_some_and(|next| clause[spans[first].1..next.0].contains(','));
+    comma_after
+        || words
+            .get(first + 1)
+            .is_some_and(|word| matches!(word.as_str(), "actually" | "sorry" | "wait"))
+}
+
+/// The clauses of a sentence as it was said, none left out.
+fn split_clauses(sentence: &str) -> Vec<String> {
     let spans = word_spans(sentence);
     let mut cuts = vec![0usize];
     for (idx, (start, _, word)) in spans.iter().enumerate() {
@@ -1215,87 +1334,6 @@ pub fn clauses(sentence: &str) -> Vec<String> {
         })
         .filter(|clause| !clause.is_empty())
         .collect()
-}
-
-/// A slot value made from a clause: leading fillers ("Well, so, …") and a trailing full
-/// stop dropped, the person's words otherwise kept.
-pub fn clause_value(clause: &str) -> String {
-    let spans = word_spans(clause);
-    let words: Vec<String> = spans
-        .iter()
-        .map(|(_, _, word)| word.replace('’', "'"))
-        .collect();
-    let mut first = 0;
-    while first + 1 < words.len() && LEADING_FILLERS.contains(&words[first].as_str()) {
-        first += 1;
-    }
-    let Some((start, _, _)) = spans.get(first) else {
-        return squash(clause);
-    };
-    squash(clause[*start..].trim_end_matches([',', ';', '.', '!', '?']))
-}
-
-/// The value a clause gives for `slot`, in the person's words: the people phrase for who,
-/// the frequency expression for how often, what success is measured by for the metric
-/// ("the number of missed deadlines" from "I would measure success by the number of
-/// missed deadlines"), the cleaned clause otherwise.
-pub fn slot_value(clause: &str, slot: Slot) -> String {
-    match slot {
-        Slot::Actor => named_actor(clause)
-            .or_else(|| actor_phrase(clause))
-            .unwrap_or_else(|| clause_value(clause)),
-        Slot::Frequency => frequency_value(clause).unwrap_or_else(|| clause_value(clause)),
-        Slot::SuccessMetric => metric_phrase(clause).unwrap_or_else(|| clause_value(clause)),
-        Slot::Pain => after_opener(clause, PAIN_PHRASES).unwrap_or_else(|| clause_value(clause)),
-        _ => clause_value(clause),
-    }
-}
-
-/// What a clause says after an opener such as "the problem is (that)": "repair requests"
-/// from "The problem is repair requests". `None` without such an opener, or with too few
-/// words after it.
-fn after_opener(clause: &str, openers: &[&[&str]]) -> Option<String> {
-    let spans = word_spans(clause);
-    let words: Vec<String> = spans
-        .iter()
-        .map(|(_, _, word)| word.replace('’', "'"))
-        .collect();
-    let (at, len) = openers
-        .iter()
-        .filter_map(|pattern| phrase_position(&words, pattern).map(|at| (at, pattern.len())))
-        .min()?;
-    // Only an opener at the start ("The worst part is…"), not one inside the clause.
-    if at > 2 {
-        return None;
-    }
-    let mut first = at + len;
-    while words
-        .get(first)
-        .is_some_and(|word| matches!(word.as_str(), "is" | "was" | "that" | "are"))
-    {
-        first += 1;
-    }
-    let phrase = squash(spans.get(first).map(|(start, _, _)| &clause[*start..])?)
-        .trim_end_matches([',', ';', '.', '!', '?'])
-        .to_string();
-    (phrase.split_whitespace().count() >= MIN_METRIC_WORDS).then_some(phrase)
-}
-
-/// A clause's frequency, with a second expression that makes it precise: "most weeks, I'd
-/// say three weeks out of four" rather than "most weeks" alone.
-fn frequency_value(clause: &str) -> Option<String> {
-    let first = frequency_phrase(clause)?;
-    let Some(first_start) = clause.find(&first) else {
-        return Some(first);
-    };
-    let first_end = first_start + first.len();
-    let rest = &clause[first_end..];
-    let second_end = frequency_phrase(rest)
-        .and_then(|second| rest.find(&second).map(|at| first_end + at + second.len()));
-    Some(match second_end {
-        Some(second_end) => squash(&clause[first_start..second_end]),
-        None => first,
-    })
 }
 
 /// The head noun of a people phrase, normalised: the people noun itself ("owner" in "corner
@@ -1339,11 +1377,12 @@ fn named_actor(clause: &str) -> Option<String> {
         .filter_map(|pattern| phrase_position(&words, pattern).map(|at| (at, pattern.len())))
         .min()?;
     let after_cue = cue.0 + cue.1;
-    // "it hits the nurses who…", "this is about home care nurses": the people follow the
-    // cue; "the people who have the problem are the line cooks": they follow "are".
+    // "it hits the nurses who…", "this is about home care nurses", "that lands on my game
+    // masters": the people follow the cue; "the people who have the problem are the line
+    // cooks": they follow "are".
     let ends_in_verb = matches!(
         words[after_cue - 1].as_str(),
-        "hits" | "affects" | "about" | "for" | "at"
+        "hits" | "affects" | "about" | "for" | "at" | "on" | "to"
     );
     let first = if ends_in_verb {
         // "the people this is for are patients recovering…": the people follow "are".
@@ -1364,49 +1403,6 @@ fn named_actor(clause: &str) -> Option<String> {
     let phrase = squash(clause[spans[first].0..].trim_end_matches([',', ';', '.', '!', '?']));
     (!phrase.is_empty()).then_some(phrase)
 }
-
-/// What a metric clause says is measured: its words after the metric cue and the linking
-/// words ("is", "would be", "if", "by"), or `None` when nothing follows.
-fn metric_phrase(clause: &str) -> Option<String> {
-    let spans = word_spans(clause);
-    let words: Vec<String> = spans
-        .iter()
-        .map(|(_, _, word)| word.replace('’', "'"))
-        .collect();
-    let cue = METRIC_PHRASES
-        .iter()
-        .filter_map(|pattern| phrase_position(&words, pattern))
-        .min()?;
-    // "If my dad could be in bed by ten, that's success as far as I'm concerned": the
-    // measure comes before the cue when "that's" points back to it.
-    let points_back = cue > 0
-        && matches!(
-            words[cue - 1].as_str(),
-            "that's" | "it's" | "that" | "which"
-        )
-        && sentence_has_comma_before(clause, &spans, cue - 1);
-    if points_back {
-        let comma = clause[..spans[cue - 1].0].rfind(',')?;
-        let phrase = squash(clause[..comma].trim());
-        return (phrase.split_whitespace().count() >= MIN_METRIC_WORDS).then_some(phrase);
-    }
-    let first =
-        (cue..words.len()).find(|idx| !METRIC_LINK_WORDS.contains(&words[*idx].as_str()))?;
-    let phrase = squash(clause[spans[first].0..].trim_end_matches([',', ';', '.', '!', '?']));
-    (phrase.split_whitespace().count() >= MIN_METRIC_WORDS).then_some(phrase)
-}
-
-/// Whether a comma stands right before the word at `word_idx`.
-fn sentence_has_comma_before(
-    text: &str,
-    spans: &[(usize, usize, String)],
-    word_idx: usize,
-) -> bool {
-    word_idx > 0 && text[spans[word_idx - 1].1..spans[word_idx].0].contains(',')
-}
-
-/// The fewest words a metric taken from after its cue has ("zero" alone says too little).
-const MIN_METRIC_WORDS: usize = 2;
 
 /// Whether a clause says plainly that something hurts.
 pub fn is_strong_pain(clause: &str) -> bool {

@@ -120,6 +120,32 @@ const DIGRESSION_PHRASES: &[&[&str]] = &[
     &["i", "had", "a", "long"],
 ];
 
+/// Family members whose past a person may recall aside ("My mother taught me on a treadle
+/// machine"): with a verb in the past right after them, the sentence is a digression.
+const KIN_NOUNS: &[&str] = &[
+    "mother",
+    "mum",
+    "mom",
+    "father",
+    "dad",
+    "grandfather",
+    "grandmother",
+    "grandad",
+    "grandpa",
+    "granny",
+    "grandma",
+    "gran",
+    "uncle",
+    "aunt",
+    "auntie",
+];
+
+/// Verbs in the past that are not formed with "-ed".
+const IRREGULAR_PAST_VERBS: &[&str] = &[
+    "had", "was", "taught", "made", "said", "got", "gave", "grew", "ran", "built", "kept", "told",
+    "took", "came", "went", "knew", "bought", "sold", "left", "met",
+];
+
 /// Phrases that say the sentence before was a digression ("Anyway, that's beside the
 /// point").
 const DIGRESSION_CLOSERS: &[&[&str]] = &[
@@ -368,7 +394,7 @@ impl TurnPlan {
                     let before: &mut Heard = before;
                     before.digression = true;
                 }
-                if contains_any(&words, DIGRESSION_PHRASES) {
+                if contains_any(&words, DIGRESSION_PHRASES) || recalls_family_past(&words) {
                     in_digression = true;
                 } else if words
                     .first()
@@ -439,12 +465,17 @@ impl TurnPlan {
         &self.scratch
     }
 
-    /// Corrections apply to the need the conversation is on.
+    /// Corrections apply to the need the conversation is on. A correction heard before any
+    /// need exists waits for the need its turn creates ("It's for the sound operators.
+    /// Actually no, I mean the stage managers"): the plan takes it again when it finishes.
     fn take_corrections(&mut self) {
         let Some(need_id) = self.scratch.current_need() else {
             return;
         };
         for sentence_idx in 0..self.sentences.len() {
+            if self.sentences[sentence_idx].need.is_some() {
+                continue;
+            }
             let Act::Correction { wrong, right } = self.sentences[sentence_idx].act.clone() else {
                 continue;
             };
@@ -902,6 +933,7 @@ impl TurnPlan {
     /// named explicitly, and statements made whole once the pain is known.
     pub fn finish(mut self) -> PlanOutcome {
         self.create_unlisted_needs();
+        self.take_corrections();
         if self.has_content() {
             self.assign_slots();
         } else if let Some((need_id, slot)) = self.pending {

@@ -215,11 +215,20 @@ impl Discovery {
             return Err(NeedsError::NoUtterances);
         }
         let mut report = MergeReport::default();
-        for correction in &update.corrections {
+        // A correction of a need the same update creates ("It's for the sound operators.
+        // Actually no, I mean the stage managers" in one turn) waits until the need exists.
+        let (now, once_created): (Vec<&CorrectionUpdate>, Vec<&CorrectionUpdate>) = update
+            .corrections
+            .iter()
+            .partition(|correction| self.need(NeedId(correction.need)).is_some());
+        for correction in now {
             self.merge_correction(correction, &mut report);
         }
         for need_update in &update.needs {
             self.merge_need(need_update, &mut report);
+        }
+        for correction in once_created {
+            self.merge_correction(correction, &mut report);
         }
         for module in &update.modules {
             self.merge_module(&module.name, &module.purpose, &module.needs, &mut report);
@@ -390,6 +399,17 @@ impl Discovery {
             };
             overwrite(field, Some(&correction.right));
         } else {
+            // "No, sorry, I mean the porters" takes back whom the need was for: its actor,
+            // wherever those words stand (the statement too).
+            let wrong = match &need.actor {
+                Some(actor)
+                    if correction.wrong.trim().is_empty()
+                        && super::cues::actor_phrase(&correction.right).is_some() =>
+                {
+                    actor.clone()
+                }
+                _ => correction.wrong.clone(),
+            };
             let mut replaced = false;
             let fields = [
                 Some(&mut need.statement),
@@ -402,8 +422,7 @@ impl Discovery {
                 need.success_metric.as_mut(),
             ];
             for field in fields.into_iter().flatten() {
-                if let Some(corrected) = replace_words(field, &correction.wrong, &correction.right)
-                {
+                if let Some(corrected) = replace_words(field, &wrong, &correction.right) {
                     *field = corrected;
                     replaced = true;
                 }

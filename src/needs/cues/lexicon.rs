@@ -41,6 +41,8 @@ pub(super) const NON_ANSWER_PATTERNS: &[&[&str]] = &[
     &["skip", "this"],
     &["let's", "skip"],
     &["i", "can't", "tell"],
+    &["couldn't", "tell", "you"],
+    &["can't", "tell", "you"],
     &["i", "don't", "remember"],
     &["haven't", "got", "a", "clue"],
     &["i", "couldn't", "give", "you"],
@@ -413,6 +415,11 @@ pub(super) const METRIC_PHRASES: &[&[&str]] = &[
     &["call", "it", "solved"],
     &["say", "it", "worked"],
     &["it", "worked", "if"],
+    &["say", "it", "works"],
+    &["tell", "me", "it", "works"],
+    &["tell", "me", "it", "worked"],
+    &["tells", "me", "it", "works"],
+    &["be", "happy", "if"],
     &["be", "thrilled"],
     &["be", "delighted"],
     &["over", "the", "moon"],
@@ -491,6 +498,22 @@ pub(super) const HABIT_VERBS: &[&str] = &[
     "turn",
 ];
 
+/// Verbs after which the speaker names the people they run or work with ("I run a
+/// shearing crew", "we employ twelve carers").
+pub(super) const ROLE_VERBS: &[&str] = &[
+    "run",
+    "manage",
+    "supervise",
+    "coordinate",
+    "lead",
+    "employ",
+    "train",
+    "oversee",
+    "have",
+    "schedule",
+    "dispatch",
+];
+
 /// Words before a noun that make a frequency word describe it ("the weekly rota").
 pub(super) const DETERMINERS: &[&str] = &[
     "the", "a", "an", "our", "their", "my", "his", "her", "your", "its", "this", "that",
@@ -542,6 +565,12 @@ pub(super) const ACTOR_PHRASES: &[&[&str]] = &[
     &["hits", "hardest"],
     &["it", "hits"],
     &["it", "affects"],
+    &["that", "lands", "on"],
+    &["it", "lands", "on"],
+    &["that", "falls", "on"],
+    &["it", "falls", "on"],
+    &["that", "falls", "to"],
+    &["it", "falls", "to"],
     &["it's", "about"],
     &["i'm", "talking", "about"],
     &["this", "is", "about"],
@@ -568,9 +597,12 @@ pub(super) const PAIN_PHRASES: &[&[&str]] = &[
     &["biggest", "problem"],
     &["main", "problem"],
     &["kills", "me"],
-    &["drives", "me", "mad"],
-    &["drives", "me", "crazy"],
-    &["drives", "me", "nuts"],
+    &["drives", "me"],
+    &["drive", "me"],
+    &["headache", "is"],
+    &["nightmare", "is"],
+    &["what", "bugs", "me"],
+    &["what", "annoys", "me"],
     &["worst", "thing"],
     &["what", "gets", "me"],
     &["real", "problem"],
@@ -668,6 +700,11 @@ pub(super) const OUTCOME_PHRASES: &[&[&str]] = &[
     &["be", "nice", "if"],
     &["goal", "is"],
     &["aim", "is"],
+    &["what", "i'm", "after"],
+    &["what", "we're", "after"],
+    &["what", "they're", "after"],
+    &["idea", "is", "that"],
+    &["idea", "is", "to"],
 ];
 
 /// Words that may open a sentence before its subject ("Today the receptionist…", "No, it's
@@ -813,6 +850,8 @@ pub(super) const TIME_NOUNS: &[&str] = &[
     "weekdays",
     "weekend",
     "weekends",
+    "fortnight",
+    "fortnights",
     "month",
     "months",
     "year",
@@ -879,6 +918,28 @@ pub(super) const TIME_NOUNS: &[&str] = &[
 pub(super) const TIME_MODIFIERS: &[&str] = &[
     "single", "other", "second", "third", "working", "school", "business", "calendar", "last",
     "busy", "early", "late", "weekday",
+];
+
+/// Words that may hedge a frequency after "that's" ("that's pretty much every day").
+pub(super) const FREQUENCY_HEDGES: &[&str] = &[
+    "pretty",
+    "much",
+    "maybe",
+    "about",
+    "around",
+    "roughly",
+    "probably",
+    "usually",
+    "easily",
+    "at",
+    "least",
+    "nearly",
+    "almost",
+    "basically",
+    "like",
+    "more",
+    "or",
+    "less",
 ];
 
 /// Single words that are frequencies in themselves.

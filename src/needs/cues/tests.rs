@@ -44,6 +44,14 @@ fn act_cases() {
     check("I really haven't got a clue yet", Act::NonAnswer);
     check("Gosh, I couldn't give you a number", Act::NonAnswer);
     check("Honestly, who knows.", Act::NonAnswer);
+    check(
+        "As for how it gets patched up now, I honestly couldn't tell you, that happens in the office and I'm never in there.",
+        Act::NonAnswer,
+    );
+    check(
+        "I'm not sure why, but the drivers lose the paperwork every single week.",
+        Act::Content,
+    );
     check("They can't give you a straight price.", Act::Content);
     check(
         "I honestly don't know yet how they deal with it today.",
@@ -239,6 +247,39 @@ fn need_cases() {
         Some("owner"),
     );
     check("We work as fast as the drivers allow.", false, false, None);
+    // The people the speaker runs, manages or has, and a group with its members.
+    check(
+        "I run a shearing crew, four shearers and two wool handlers.",
+        false,
+        false,
+        Some("shearing crew"),
+    );
+    check(
+        "I manage a team of twelve carers who visit people at home.",
+        false,
+        false,
+        Some("team of twelve carers who visit people at home"),
+    );
+    check(
+        "We have six cleaners on the evening shift.",
+        false,
+        false,
+        Some("cleaners"),
+    );
+    check(
+        "I coordinate volunteers at a community kitchen.",
+        false,
+        false,
+        Some("volunteers"),
+    );
+    // A business the speaker runs is whom the need is for.
+    check(
+        "I run a small bakery near the station.",
+        false,
+        false,
+        Some("small bakery"),
+    );
+    check("We have two vans and a trailer.", false, false, None);
 }
 
 #[test]
@@ -308,6 +349,10 @@ fn frequency_cases() {
     check(
         "It happens about three nights a week, mostly on the weekend.",
         Some("about three nights a week"),
+    );
+    check(
+        "That's maybe once a fortnight, more in June.",
+        Some("once a fortnight"),
     );
     check("They plan the weekly rota together.", None);
     // A bare count says how often only of something that happens.
@@ -386,6 +431,46 @@ fn slot_cases() {
         "This is for road inspectors at a small town council",
         &[Slot::Actor],
     );
+    check(
+        "What drives me up the wall is that a hiker tells us about a fallen tree",
+        &[Slot::Pain],
+    );
+    check(
+        "The headache is that the licensing people want a full list of tracks",
+        &[Slot::Pain],
+    );
+    check(
+        "That lands on my game masters, mostly students working part time",
+        &[Slot::Actor],
+    );
+    check(
+        "What I'm after is for each shearer to press a button on the pen gate",
+        &[Slot::DesiredOutcome],
+    );
+    check(
+        "The idea is that whoever opens the hatch sees every note left on that turbine",
+        &[Slot::DesiredOutcome],
+    );
+    check(
+        "I'd be happy if the quarterly list went out complete",
+        &[Slot::SuccessMetric],
+    );
+    check(
+        "Fewer complaints about bad ice at the front desk would tell me it works",
+        &[Slot::SuccessMetric],
+    );
+    // "That's" before a frequency says how often the thing before happens.
+    check(
+        "During tech week that's pretty much every day",
+        &[Slot::Frequency],
+    );
+    // What the speaker ends up doing is how they cope; doing it twice is the waste.
+    let workaround = |clause: &str| slot_evidence(clause)[Slot::Workaround as usize];
+    assert_eq!(
+        workaround("I end up ringing round the farmers one by one"),
+        CLEAR
+    );
+    assert!(workaround("We end up writing the catch log twice") < CLEAR);
     // "I run a small clinic" says who the person is, not how anyone copes.
     check("I run a small bed and breakfast with six rooms", &[]);
 }
@@ -489,6 +574,14 @@ fn clause_and_value_cases() {
         vec!["The owners hate it, because the waste eats their margin"]
     );
     assert_eq!(
+        clauses("I thought at first this would be for brides, but no, actually it's for us."),
+        vec!["but no, actually it's for us"]
+    );
+    assert_eq!(
+        clauses("The sheet is on the door, but no one reads it."),
+        vec!["The sheet is on the door", "but no one reads it"]
+    );
+    assert_eq!(
         clause_value("Well, um, they keep a notebook."),
         "they keep a notebook"
     );
@@ -514,6 +607,21 @@ fn clause_and_value_cases() {
         Slot::SuccessMetric,
         "the count took less than thirty minutes",
     );
+    check_value(
+        "Fewer complaints about bad ice at the front desk, say under five a month, would tell me it works",
+        Slot::SuccessMetric,
+        "Fewer complaints about bad ice at the front desk, say under five a month",
+    );
+    check_value(
+        "If we get through a whole wedding season without unpicking a seam, I'd say it works",
+        Slot::SuccessMetric,
+        "we get through a whole wedding season without unpicking a seam",
+    );
+    check_value(
+        "If nobody argues about pay for a whole season, I'd call that a success",
+        Slot::SuccessMetric,
+        "nobody argues about pay for a whole season",
+    );
     check_value("Success", Slot::SuccessMetric, "Success");
     check_value(
         "I'm talking about the plot holders, mostly retired folks",
@@ -529,6 +637,16 @@ fn clause_and_value_cases() {
         "The worst part is that they still run out of the popular items",
         Slot::Pain,
         "they still run out of the popular items",
+    );
+    check_value(
+        "What drives me up the wall is that a hiker tells us too late",
+        Slot::Pain,
+        "a hiker tells us too late",
+    );
+    check_value(
+        "That lands on my game masters",
+        Slot::Actor,
+        "my game masters",
     );
     check_value(
         "It happens every single weekday",

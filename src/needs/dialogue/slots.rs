@@ -294,7 +294,9 @@ impl TurnPlan {
 
     /// Whether a unit says how often outright ("It happens maybe three times a month")
     /// while the need's frequency was found in passing, inside the words of another of its
-    /// slots ("I phone the clerk's office every morning" tells how they cope, and when).
+    /// slots ("I phone the clerk's office every morning" tells how they cope, and when),
+    /// or was vague ("those tags fall off all the time", before "that's maybe once a
+    /// fortnight").
     pub(super) fn restates_frequency(
         &self,
         unit_idx: usize,
@@ -303,14 +305,16 @@ impl TurnPlan {
         let Some(frequency) = Slot::Frequency.value(need) else {
             return false;
         };
+        let is_vague = cues::frequency_phrase(frequency).is_none();
         let frequency = frequency.to_lowercase();
         cues::explicit_slot(&self.units[unit_idx].text) == Some(Slot::Frequency)
-            && Slot::ALL.iter().any(|other| {
-                *other != Slot::Frequency
-                    && other
-                        .value(need)
-                        .is_some_and(|value| value.to_lowercase().contains(&frequency))
-            })
+            && (is_vague
+                || Slot::ALL.iter().any(|other| {
+                    *other != Slot::Frequency
+                        && other
+                            .value(need)
+                            .is_some_and(|value| value.to_lowercase().contains(&frequency))
+                }))
     }
 
     /// Whether a unit names a slot outright ("The problem is that families cancel an hour
@@ -346,6 +350,32 @@ impl TurnPlan {
             .unwrap_or(value);
         cues::slot_evidence(heard_in)[slot as usize] == 0
             && cues::slot_evidence(value)[slot as usize] == 0
+    }
+
+    /// The clauses that go on with a pain named outright, in the same sentence: "The trouble
+    /// is the director changes cue timings, and on opening night somebody is working from
+    /// an old version" is one pain, and its second clause gives no clear sign of another
+    /// slot. Empty unless the pain's clause names it and `value` ends that clause.
+    pub(super) fn pain_continuation(&self, unit_idx: usize, value: &str) -> Vec<usize> {
+        let unit = &self.units[unit_idx];
+        let ends_clause = unit
+            .text
+            .to_lowercase()
+            .trim_end_matches(['.', '!', '?', ','])
+            .ends_with(&value.to_lowercase());
+        if cues::explicit_slot(&unit.text) != Some(Slot::Pain) || !ends_clause {
+            return Vec::new();
+        }
+        (unit_idx + 1..self.units.len())
+            .take_while(|next_idx| {
+                let next = &self.units[*next_idx];
+                let evidence = cues::slot_evidence(&next.text);
+                next.sentence_idx == unit.sentence_idx
+                    && Slot::ALL
+                        .iter()
+                        .all(|slot| *slot == Slot::Pain || evidence[*slot as usize] < cues::CLEAR)
+            })
+            .collect()
     }
 
     /// Whether a unit comes after, in the same turn, the sentence that created `need_id`.
@@ -434,14 +464,30 @@ impl TurnPlan {
             }
             *used = true;
             filled.push((need_id, slot));
+            // The people named after "it's for" or "that lands on" are who it is, in the
+            // person's own phrase: the model's pick of another noun inside it ("students"
+            // from "my game masters, mostly students working part time") is not taken.
+            let model_value = model_value.filter(|_| {
+                slot != Slot::Actor
+                    || cues::explicit_slot(&self.units[unit_idx].text) != Some(Slot::Actor)
+            });
             let by_model = model_value.is_some();
-            let value = model_value.unwrap_or_else(|| {
+            let mut value = model_value.unwrap_or_else(|| {
                 if slot == Slot::Actor && self.describes_actor_of(unit_idx, need_id) {
                     cues::clause_value(&self.units[unit_idx].text)
                 } else {
                     cues::slot_value(&self.units[unit_idx].text, slot)
                 }
             });
+            if slot == Slot::Pain {
+                for next_idx in self.pain_continuation(unit_idx, &value) {
+                    if used_unit[next_idx] {
+                        break;
+                    }
+                    used_unit[next_idx] = true;
+                    value = format!("{value}, {}", self.units[next_idx].text);
+                }
+            }
             let sentence_idx = self.units[unit_idx].sentence_idx;
             self.sentences[sentence_idx].need.get_or_insert(need_id);
             let evidence = evidence_of(&self.sentences[sentence_idx], Some(slot));

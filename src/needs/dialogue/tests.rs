@@ -961,3 +961,175 @@ fn an_announcement_of_problems_tells_no_pain() {
         )],
     );
 }
+
+#[test]
+fn a_correction_of_a_need_heard_this_turn_replaces_its_people() {
+    let session = run(&[(
+        "It's for the sound operators at our theatre. Actually no, sorry, I mean the stage managers, the ones who call every cue.",
+        None,
+        none(),
+    )]);
+    let need = session.discovery.need(NeedId(1)).expect("N1");
+    let actor = need.actor.clone().unwrap_or_default();
+    assert!(actor.contains("stage managers"), "{need:#?}");
+    assert!(!actor.contains("sound operators"), "{need:#?}");
+    assert!(!need.statement.contains("sound operators"), "{need:#?}");
+}
+
+#[test]
+fn a_pain_named_outright_keeps_the_clauses_that_go_on_with_it() {
+    let session = run(&[
+        (
+            "Stage managers call every cue from the prompt desk.",
+            None,
+            none(),
+        ),
+        (
+            "The trouble is the director changes cue timings in rehearsal, and on opening night somebody is working from an old version.",
+            Some((1, Slot::Pain)),
+            none(),
+        ),
+    ]);
+    check(
+        &session,
+        1,
+        "stage managers",
+        &[(
+            Slot::Pain,
+            Some(
+                "the director changes cue timings in rehearsal, and on opening night somebody is working from an old version",
+            ),
+        )],
+    );
+}
+
+#[test]
+fn a_clause_taken_back_fills_nothing() {
+    let labelled = |labels: Vec<&'static str>| Model { labels, ..none() };
+    let session = run(&[(
+        "I thought at first this would be for brides, but no, actually it's for us, the tailors doing the alterations.",
+        None,
+        labelled(vec!["problem"]),
+    )]);
+    let need = session.discovery.need(NeedId(1)).expect("N1");
+    assert!(need.pain.is_none(), "{need:#?}");
+    assert!(!need.statement.contains("brides"), "{need:#?}");
+    assert!(
+        need.actor
+            .as_deref()
+            .unwrap_or_default()
+            .contains("tailors"),
+        "{need:#?}"
+    );
+}
+
+#[test]
+fn a_frequency_that_follows_thats_replaces_one_found_in_passing() {
+    let session = run(&[
+        ("Stage managers lose track of cue changes.", None, none()),
+        (
+            "We cope by photocopying the prompt book every evening.",
+            Some((1, Slot::Workaround)),
+            none(),
+        ),
+        (
+            "During tech week that's pretty much every day.",
+            Some((1, Slot::DesiredOutcome)),
+            none(),
+        ),
+    ]);
+    check(
+        &session,
+        1,
+        "stage managers",
+        &[(Slot::Frequency, Some("every day"))],
+    );
+}
+
+#[test]
+fn a_family_story_is_a_digression_but_a_family_habit_today_is_not() {
+    let session = run(&[
+        (
+            "Tailors lose track of which measurements were changed between fittings.",
+            None,
+            none(),
+        ),
+        (
+            "My mother taught me on a treadle machine, and I still keep it in the back for luck.",
+            Some((1, Slot::Workaround)),
+            none(),
+        ),
+        (
+            "Right now my dad writes every change on a paper tag.",
+            Some((1, Slot::Workaround)),
+            none(),
+        ),
+    ]);
+    check(
+        &session,
+        1,
+        "tailors",
+        &[(
+            Slot::Workaround,
+            Some("now my dad writes every change on a paper tag"),
+        )],
+    );
+}
+
+#[test]
+fn a_frequency_said_outright_replaces_a_vague_one() {
+    let session = run(&[
+        (
+            "Tailors lose track of which measurements were changed between fittings.",
+            None,
+            none(),
+        ),
+        (
+            "For now we pin a paper tag inside each garment, and those tags fall off all the time.",
+            Some((1, Slot::Workaround)),
+            Model {
+                slots: vec![(Slot::Frequency, "all the time")],
+                ..none()
+            },
+        ),
+        (
+            "Properly wrong measurements, that's maybe once a fortnight.",
+            Some((1, Slot::DesiredOutcome)),
+            none(),
+        ),
+    ]);
+    check(
+        &session,
+        1,
+        "tailors",
+        &[(Slot::Frequency, Some("once a fortnight"))],
+    );
+}
+
+#[test]
+fn the_people_named_after_the_cue_are_who_it_is() {
+    let session = run(&[
+        (
+            "Every single evening a clue card is missing because the reset was rushed.",
+            None,
+            none(),
+        ),
+        (
+            "That lands on my game masters, mostly students working part time.",
+            Some((1, Slot::Actor)),
+            Model {
+                answer: Some("students"),
+                ..none()
+            },
+        ),
+    ]);
+    check(
+        &session,
+        1,
+        "clue card",
+        &[(
+            Slot::Actor,
+            Some("my game masters, mostly students working part time"),
+        )],
+    );
+}

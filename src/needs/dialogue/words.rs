@@ -281,3 +281,15 @@ pub(super) fn without_topic_opener(text: &str) -> String {
 
 // One word splitter and phrase matcher for the whole domain: the cue rules'.
 pub(super) use crate::needs::cues::{contains_any, lower_words};
+
+/// Whether a sentence opens by recalling a family member's past ("My mother taught me on a
+/// treadle machine", "My grandfather had a vineyard"): a story beside the point. "My dad
+/// sits up until midnight at the barrier" is about today, and stays.
+pub(super) fn recalls_family_past(words: &[String]) -> bool {
+    let [first, kin, verb, ..] = words else {
+        return false;
+    };
+    let in_past = (verb.len() > "ed".len() && verb.ends_with("ed"))
+        || IRREGULAR_PAST_VERBS.contains(&verb.as_str());
+    first == "my" && KIN_NOUNS.contains(&kin.as_str()) && in_past
+}
