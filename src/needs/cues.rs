@@ -1196,7 +1196,9 @@ pub fn is_about_frequency(clause: &str) -> bool {
         return false;
     };
     let words = lower_words(clause);
-    if is_said_by_copula(&words, &lower_words(&phrase)) {
+    let phrase_words = lower_words(&phrase);
+    let phrase_words: Vec<&str> = phrase_words.iter().map(String::as_str).collect();
+    if is_said_by_copula(&words, &phrase_words) {
         return true;
     }
     let says_happens = words.iter().any(|word| {
@@ -1211,8 +1213,8 @@ pub fn is_about_frequency(clause: &str) -> bool {
 /// Whether a frequency phrase follows "that's" or "it's" with at most hedges between
 /// them ("that's maybe once a fortnight", "it's pretty much every day"): the clause says
 /// how often the thing before happens.
-fn is_said_by_copula(words: &[String], phrase: &[String]) -> bool {
-    let Some(phrase_at) = (0..words.len()).find(|idx| words[*idx..].starts_with(phrase)) else {
+fn is_said_by_copula(words: &[String], phrase: &[&str]) -> bool {
+    let Some(phrase_at) = phrase_position(words, phrase) else {
         return false;
     };
     (0..phrase_at)
